@@ -1,0 +1,30 @@
+/* api.h - the JSON API: the route table and the application state handlers share.
+ *
+ * Each file of src/api/ serves one resource: it turns a request into a
+ * market call and the result into a response. Authentication, CSRF, body
+ * parsing and the error format live in api.c, so every route behaves alike.
+ */
+#ifndef AGORA_API_H
+#define AGORA_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http/http.h"
+#include "market/market.h"
+
+struct api {
+    struct market *market;
+    struct http_server *http;   /* set once serving, for /metrics */
+    const char *data_dir;
+    bool cookie_secure;         /* mark the session cookie Secure (behind HTTPS) */
+    const char *version;
+};
+
+extern const struct http_route api_routes[];
+extern const size_t api_nroutes;
+
+/* The OpenAPI document served at /api/v1/openapi.yaml. */
+const char *api_openapi(size_t *len);
+
+#endif

@@ -1,0 +1,39 @@
+/* routes.h - every API handler, as listed in the route table (routes.c). */
+#ifndef AGORA_API_ROUTES_H
+#define AGORA_API_ROUTES_H
+
+#include "http/http.h"
+
+#define HANDLER(name) int name(void *app, struct http_req *req, struct http_resp *resp)
+
+HANDLER(api_healthz);
+HANDLER(api_metrics);
+HANDLER(api_openapi_get);
+HANDLER(api_register);
+HANDLER(api_login);
+HANDLER(api_logout);
+HANDLER(api_me);
+HANDLER(api_tokens_list);
+HANDLER(api_tokens_create);
+HANDLER(api_tokens_revoke);
+HANDLER(api_user_get);
+HANDLER(api_user_update);
+HANDLER(api_user_reviews);
+HANDLER(api_model_search);
+HANDLER(api_model_create);
+HANDLER(api_model_get);
+HANDLER(api_model_update);
+HANDLER(api_model_delete);
+HANDLER(api_version_list);
+HANDLER(api_version_create);
+HANDLER(api_version_get);
+HANDLER(api_version_update);
+HANDLER(api_version_publish);
+HANDLER(api_like_put);
+HANDLER(api_like_delete);
+HANDLER(api_review_list);
+HANDLER(api_review_create);
+
+#undef HANDLER
+
+#endif

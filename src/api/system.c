@@ -1,0 +1,56 @@
+/* system.c - /healthz, /metrics and the OpenAPI document. */
+#include "core/common.h"
+#include "core/embed.h"
+#include "core/json.h"
+#include "api/internal.h"
+#include "api/routes.h"
+
+#include <unistd.h>
+
+extern const struct embedded_file api_docs[];
+
+const char *api_openapi(size_t *len)
+{
+    *len = api_docs[0].len;
+    return api_docs[0].data;
+}
+
+int api_healthz(void *app, struct http_req *req, struct http_resp *resp)
+{
+    struct api *api = app;
+    struct ag_err e = {0};
+    int version = 0;
+    bool db_ok = store_health(api->market->store, &version, &e) == 0;
+    bool storage_ok = api->data_dir && access(api->data_dir, W_OK) == 0;
+    json_t *out;
+    UNUSED(req);
+
+    out = json_pack("{s:s, s:s, s:{s:s, s:i}, s:{s:s, s:s}, s:{s:s}}", "status",
+                    db_ok && storage_ok ? "ok" : "degraded", "version", api->version, "db",
+                    "status", db_ok ? "ok" : "error", "schema_version", version, "storage",
+                    "status", storage_ok ? "ok" : "error", "backend", "local", "chain", "status",
+                    "not_configured");
+    resp->status = db_ok && storage_ok ? 200 : 503;
+    json_dump_buf(&resp->body, out);
+    json_decref(out);
+    return 0;
+}
+
+int api_metrics(void *app, struct http_req *req, struct http_resp *resp)
+{
+    struct api *api = app;
+    resp->status = 200;
+    http_resp_header(req, resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return api->http ? http_metrics_render(api->http, &resp->body) : 0;
+}
+
+int api_openapi_get(void *app, struct http_req *req, struct http_resp *resp)
+{
+    size_t len;
+    const char *doc = api_openapi(&len);
+    UNUSED(app);
+    resp->status = 200;
+    http_resp_header(req, resp, "Content-Type", "application/yaml; charset=utf-8");
+    http_resp_header(req, resp, "Cache-Control", "public, max-age=300");
+    return buf_add(&resp->body, doc, len);
+}

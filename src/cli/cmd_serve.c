@@ -1,0 +1,195 @@
+/* cmd_serve.c - `agora serve`: wire store, market, API and HTTP together and run. */
+#include "core/common.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "api/api.h"
+#include "cli/cli.h"
+#include "cli/node.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct serve_settings {
+    char *listen;
+    char *data_dir;
+    char *web_dir;
+    char *log_level;
+    char *pwhash;
+    long threads;
+    long max_connections;
+    long timeout;
+    long max_body;
+    long session_ttl;
+    long throttle_account;
+    long throttle_ip;
+    int cookie_secure;
+};
+
+#define OPT(name, kind, field, def, help, lo, hi)                                          \
+    {name, kind, offsetof(struct serve_settings, field), def, help, lo, hi}
+
+static const struct config_opt serve_opts[] = {
+    OPT("listen", CONFIG_STR, listen, "127.0.0.1:8080", "address to serve on, HOST:PORT", 0, 0),
+    OPT("data-dir", CONFIG_STR, data_dir, "./data",
+        "directory holding everything the node writes", 0, 0),
+    OPT("web-dir", CONFIG_STR, web_dir, NULL,
+        "built web UI to serve (default: web/ beside the binary)", 0, 0),
+    OPT("log-level", CONFIG_STR, log_level, "info", "debug, info, warn or error", 0, 0),
+    OPT("threads", CONFIG_INT, threads, "0", "HTTP worker threads (0 = one per core)", 0, 256),
+    OPT("max-connections", CONFIG_INT, max_connections, "1024", "most client connections at once",
+        1, 1000000),
+    OPT("timeout", CONFIG_INT, timeout, "30", "seconds before an idle connection is closed", 1,
+        3600),
+    OPT("max-body", CONFIG_INT, max_body, "1048576", "default request body cap in bytes", 1024,
+        1L << 30),
+    OPT("pwhash", CONFIG_STR, pwhash, "interactive",
+        "argon2id cost: interactive, moderate, or min (tests only)", 0, 0),
+    OPT("session-ttl", CONFIG_INT, session_ttl, "604800", "browser session lifetime in seconds",
+        60, 365L * 86400),
+    OPT("throttle-account", CONFIG_INT, throttle_account, "5",
+        "failed logins per account per 15 minutes before a lock", 1, 1000000),
+    OPT("throttle-ip", CONFIG_INT, throttle_ip, "20",
+        "failed logins per address per 15 minutes before a lock", 1, 1000000),
+    OPT("cookie-secure", CONFIG_BOOL, cookie_secure, "false",
+        "mark session cookies Secure (when served over HTTPS)", 0, 0),
+};
+
+static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
+                          "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+                          "object-src 'none'; base-uri 'none'; form-action 'self'; "
+                          "frame-ancestors 'none'";
+
+/* The web directory: --web-dir, else web/ next to the executable. */
+static char *default_web_dir(void)
+{
+    char exe[PATH_MAX], dir[PATH_MAX + 8];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash;
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (!slash)
+        return NULL;
+    *slash = '\0';
+    snprintf(dir, sizeof(dir), "%s/web", exe);
+    return access(dir, R_OK) == 0 ? strdup(dir) : NULL;
+}
+
+static int parse_pwhash(const char *s, enum pwhash_level *out)
+{
+    if (!strcmp(s, "interactive"))
+        *out = PWHASH_INTERACTIVE;
+    else if (!strcmp(s, "moderate"))
+        *out = PWHASH_MODERATE;
+    else if (!strcmp(s, "min"))
+        *out = PWHASH_MIN;
+    else
+        return AG_EINVAL;
+    return 0;
+}
+
+int node_open(const char *data_dir, struct store **out, struct ag_err *e)
+{
+    char path[PATH_MAX];
+    if (sodium_init() < 0)
+        return ag_errf(e, AG_EINTERNAL, NULL, "libsodium failed to initialize");
+    if (mkdir_p(data_dir, 0700))
+        return ag_errf(e, AG_EIO, "data-dir", "cannot create data directory %s: %s", data_dir,
+                       strerror(errno));
+    if (snprintf(path, sizeof(path), "%s/agora.db", data_dir) >= (int)sizeof(path))
+        return ag_errf(e, AG_EINVAL, "data-dir", "data directory path is too long");
+    return store_open(path, out, e);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct serve_settings set = {0};
+    struct market_config mcfg = {0};
+    struct http_config hcfg = {0};
+    struct http_server *http = NULL;
+    struct store *store = NULL;
+    struct market market;
+    struct api api = {0};
+    struct ag_err e = {0};
+    sigset_t sigs;
+    int sig = 0, rc = EXIT_ERR, level;
+
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: agora serve [options]\n\nOptions (flag > AGORA_* variable > config file "
+               "> default):\n");
+        config_usage(serve_opts, ARRAY_SIZE(serve_opts), stdout);
+        return EXIT_OK;
+    }
+    if (config_load(serve_opts, ARRAY_SIZE(serve_opts), &set, argc, argv, 1, &e)) {
+        fprintf(stderr, "agora serve: %s\n", e.msg);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if ((level = log_parse_level(set.log_level)) < 0 || parse_pwhash(set.pwhash, &mcfg.pwhash)) {
+        fprintf(stderr, "agora serve: bad --log-level or --pwhash value\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    log_set_level((enum log_level)level);
+    if (!set.web_dir)
+        set.web_dir = default_web_dir();
+
+    /* Signals are taken synchronously by this thread; every thread started
+     * from here on inherits the blocked mask. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (node_open(set.data_dir, &store, &e)) {
+        fprintf(stderr, "agora serve: %s\n", e.msg);
+        goto out;
+    }
+    mcfg.session_ttl = set.session_ttl;
+    mcfg.throttle_account_max = (int)set.throttle_account;
+    mcfg.throttle_ip_max = (int)set.throttle_ip;
+    market_init(&market, store, &mcfg);
+    api.market = &market;
+    api.data_dir = set.data_dir;
+    api.cookie_secure = set.cookie_secure;
+    api.version = "0.1.0";
+
+    hcfg.listen = set.listen;
+    hcfg.static_dir = set.web_dir;
+    hcfg.threads = (unsigned)set.threads;
+    hcfg.max_connections = (unsigned)set.max_connections;
+    hcfg.timeout_s = (unsigned)set.timeout;
+    hcfg.max_body = (size_t)set.max_body;
+    hcfg.csp = csp;
+    if (http_server_start(&hcfg, api_routes, api_nroutes, &api, &http, &e)) {
+        fprintf(stderr, "agora serve: %s\n", e.msg);
+        goto out;
+    }
+    api.http = http;
+    {
+        char host[256];
+        const char *colon = strrchr(set.listen, ':');
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - set.listen), set.listen);
+        printf("agora: serving on http://%s:%u\n", *host ? host : "0.0.0.0",
+               http_server_port(http));
+        fflush(stdout);
+    }
+    log_info("node started: data dir %s, web dir %s", set.data_dir,
+             set.web_dir ? set.web_dir : "(none)");
+    while (sigwait(&sigs, &sig) == 0 && sig != SIGINT && sig != SIGTERM)
+        ;
+    log_info("received %s; finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    http_server_stop(http, 10000);
+    rc = EXIT_OK;
+out:
+    store_close(store);
+    config_free(serve_opts, ARRAY_SIZE(serve_opts), &set);
+    return rc;
+}

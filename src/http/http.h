@@ -1,0 +1,122 @@
+/* http.h - the HTTP server: libmicrohttpd underneath, a route table on top.
+ *
+ * The server knows nothing of the marketplace. The application hands it a
+ * table of routes; for each request the server matches the route, collects
+ * the body (up to the route's cap), calls the handler, adds the common
+ * headers (request id, security headers), logs one line and counts metrics.
+ *
+ * Threading: handlers run on libmicrohttpd's worker threads, several at
+ * once; they must be thread-safe. A request and its response belong to one
+ * thread for their whole life.
+ */
+#ifndef AGORA_HTTP_H
+#define AGORA_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+
+#define HTTP_MAX_PARAMS 8
+#define HTTP_MAX_QUERY 32
+#define HTTP_MAX_HEADERS 16
+
+struct http_kv {
+    const char *name;
+    const char *value;
+};
+
+struct http_req {
+    const char *method;        /* "GET", "POST", ... */
+    const char *path;          /* the raw (still percent-encoded) path */
+    const struct http_route *route;
+    struct http_kv params[HTTP_MAX_PARAMS]; /* decoded {name} segments */
+    int nparams;
+    struct http_kv query[HTTP_MAX_QUERY];   /* decoded query arguments, in order */
+    int nquery;
+    struct buf body;           /* the whole request body */
+    char request_id[24];
+    char remote_ip[64];
+    struct arena arena;        /* freed when the request ends */
+    void *conn;                /* the MHD connection, for header lookups */
+    void *auth;                /* for the application: who is asking */
+};
+
+struct http_resp {
+    int status;
+    struct buf body;
+    struct http_kv headers[HTTP_MAX_HEADERS]; /* arena strings */
+    int nheaders;
+    int fd;                    /* >= 0: send this file instead of body */
+    uint64_t fd_offset, fd_length;
+};
+
+/* A handler fills `resp`; it returns 0, or a negative code when it could
+ * not even produce an error response (the server then answers 500). */
+typedef int (*http_handler)(void *app, struct http_req *req, struct http_resp *resp);
+
+enum http_route_flags {
+    HTTP_ROUTE_PUBLIC = 1 << 0,   /* documentation hint: no authentication needed */
+    HTTP_ROUTE_HIDDEN = 1 << 1,   /* not part of the public API (not in OpenAPI) */
+};
+
+struct http_route {
+    const char *method;
+    const char *pattern;   /* "/api/v1/models/{owner}/{slug}"; {x} matches one segment */
+    http_handler fn;
+    size_t max_body;       /* 0 = the server default */
+    unsigned flags;
+};
+
+struct http_config {
+    const char *listen;          /* "HOST:PORT"; port 0 picks a free one */
+    const char *static_dir;      /* files served for GET paths no route claims; may be NULL */
+    unsigned threads;            /* worker threads; 0 = number of cores */
+    unsigned max_connections;
+    unsigned timeout_s;          /* idle connection timeout */
+    size_t max_body;             /* default body cap */
+    const char *csp;             /* Content-Security-Policy for every response */
+};
+
+struct http_server;
+
+/*
+ * http_server_start() binds and starts serving. Returns 0 and *out, or a
+ * negative AG_E* code with a message in `e` (bad address, port in use).
+ * `routes` and `app` must outlive the server.
+ */
+int http_server_start(const struct http_config *cfg, const struct http_route *routes,
+                      size_t nroutes, void *app, struct http_server **out, struct ag_err *e);
+/* http_server_port() returns the port actually bound. */
+unsigned http_server_port(const struct http_server *s);
+/* http_server_stop() stops accepting, lets in-flight requests finish (up to
+ * `grace_ms`), then closes every connection and frees the server. */
+void http_server_stop(struct http_server *s, int grace_ms);
+/* http_metrics_render() appends Prometheus text exposition to `out`. */
+int http_metrics_render(struct http_server *s, struct buf *out);
+
+/* Request accessors; all return NULL when absent. Strings live as long as req. */
+const char *http_param(const struct http_req *req, const char *name);
+const char *http_query(const struct http_req *req, const char *name);
+const char *http_header(const struct http_req *req, const char *name);
+const char *http_cookie(const struct http_req *req, const char *name);
+
+/* Response helpers. http_resp_header() copies name and value. */
+void http_resp_header(struct http_req *req, struct http_resp *resp, const char *name,
+                      const char *value);
+
+/* http_url_decode() percent-decodes `len` bytes into the arena; '+' becomes a
+ * space when `plus` is set. Returns NULL on a bad escape, an encoded NUL or
+ * invalid UTF-8. */
+char *http_url_decode(struct arena *a, const char *s, size_t len, bool plus);
+
+/* http_route_match() matches the raw `path` against `pattern`; on a match it
+ * fills params[0..*nparams) with the decoded segments (arena strings) and
+ * returns true. A segment that does not decode cleanly never matches. */
+bool http_route_match(const char *pattern, const char *path, struct arena *a,
+                      struct http_kv params[HTTP_MAX_PARAMS], int *nparams);
+
+#endif

@@ -1,0 +1,412 @@
+/* server.c - libmicrohttpd glue: one request from first byte to log line. */
+#include "core/common.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "http/internal.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct request_ctx {
+    struct http_req req;
+    struct http_resp resp;
+    int route;          /* index into routes, or a pseudo route */
+    int early_status;   /* answer without calling a handler: 404, 405, 413 */
+    bool too_big;
+    int64_t start_us;
+};
+
+static void error_body(struct http_resp *resp, int status, int code, const char *msg,
+                       const char *request_id)
+{
+    resp->status = status;
+    buf_reset(&resp->body);
+    /* msg is ours, never user input, so it needs no JSON escaping. */
+    buf_addf(&resp->body,
+             "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"request_id\":\"%s\"}}",
+             ag_err_name(code), msg, request_id);
+}
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct http_req *req = cls;
+    char *k, *v;
+    UNUSED(kind);
+    if (req->nquery < 0)
+        return MHD_NO;
+    if (req->nquery == HTTP_MAX_QUERY) {
+        req->nquery = -1;
+        return MHD_NO;
+    }
+    k = http_url_decode(&req->arena, key, strlen(key), true);
+    v = value ? http_url_decode(&req->arena, value, strlen(value), true) : "";
+    if (!k || !v) {
+        req->nquery = -1;
+        return MHD_NO;
+    }
+    req->query[req->nquery].name = k;
+    req->query[req->nquery].value = v;
+    req->nquery++;
+    return MHD_YES;
+}
+
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s)
+{
+    UNUSED(cls);
+    UNUSED(c);
+    return strlen(s);
+}
+
+/* Finds the route for the request; sets early_status to 404 or 405 when none. */
+static void route_request(struct http_server *s, struct request_ctx *ctx)
+{
+    const char *m = ctx->req.method;
+    bool path_known = false;
+
+    if (!strcmp(m, "HEAD"))
+        m = "GET";
+    for (size_t i = 0; i < s->nroutes; i++) {
+        struct http_kv params[HTTP_MAX_PARAMS];
+        int n = 0;
+        if (!http_route_match(s->routes[i].pattern, ctx->req.path, &ctx->req.arena, params, &n))
+            continue;
+        path_known = true;
+        if (strcmp(s->routes[i].method, m))
+            continue;
+        memcpy(ctx->req.params, params, sizeof(params));
+        ctx->req.nparams = n;
+        ctx->req.route = &s->routes[i];
+        ctx->route = (int)i;
+        return;
+    }
+    if (path_known) {
+        ctx->early_status = 405;
+        ctx->route = HTTP_ROUTE_NONE(s);
+    } else if (!strcmp(m, "GET") && !str_starts(ctx->req.path, "/api/")) {
+        ctx->route = HTTP_ROUTE_STATIC(s);
+    } else {
+        ctx->early_status = 404;
+        ctx->route = HTTP_ROUTE_NONE(s);
+    }
+}
+
+static struct request_ctx *request_begin(struct http_server *s, struct MHD_Connection *conn,
+                                         const char *url, const char *method)
+{
+    struct request_ctx *ctx = calloc(1, sizeof(*ctx));
+    const union MHD_ConnectionInfo *ci;
+    const char *clen;
+    size_t cap;
+
+    if (!ctx)
+        return NULL;
+    ctx->start_us = time_mono_us();
+    arena_init(&ctx->req.arena);
+    ctx->req.conn = conn;
+    ctx->req.method = arena_strdup(&ctx->req.arena, method);
+    ctx->req.path = arena_strdup(&ctx->req.arena, url);
+    ctx->resp.fd = -1;
+    buf_init(&ctx->resp.body, 0);
+    rand_token(ctx->req.request_id, 8);
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                      ctx->req.remote_ip, sizeof(ctx->req.remote_ip));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                      ctx->req.remote_ip, sizeof(ctx->req.remote_ip));
+    }
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &ctx->req);
+    route_request(s, ctx);
+    cap = ctx->req.route && ctx->req.route->max_body ? ctx->req.route->max_body : s->cfg.max_body;
+    buf_init(&ctx->req.body, cap);
+    clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (clen) {
+        uint64_t n;
+        if (parse_u64(clen, &n) || n > cap)
+            ctx->too_big = true;
+    }
+    if (ctx->req.nquery < 0 && !ctx->early_status)
+        ctx->early_status = 400;
+    atomic_fetch_add(&s->inflight, 1);
+    return ctx;
+}
+
+static void add_common_headers(struct http_server *s, struct request_ctx *ctx,
+                               struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "X-Request-Id", ctx->req.request_id);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Referrer-Policy", "same-origin");
+    if (s->cfg.csp)
+        MHD_add_response_header(r, "Content-Security-Policy", s->cfg.csp);
+    if (atomic_load(&s->draining))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
+static bool has_header(const struct http_resp *resp, const char *name)
+{
+    for (int i = 0; i < resp->nheaders; i++)
+        if (!strcasecmp(resp->headers[i].name, name))
+            return true;
+    return false;
+}
+
+static enum MHD_Result request_finish(struct http_server *s, struct request_ctx *ctx)
+{
+    struct http_resp *resp = &ctx->resp;
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+    uint64_t bytes;
+    int64_t us;
+
+    if (resp->fd >= 0) {
+        r = MHD_create_response_from_fd_at_offset64(resp->fd_length, resp->fd, resp->fd_offset);
+        bytes = resp->fd_length;
+        resp->fd = -1; /* MHD closes it */
+    } else {
+        size_t len;
+        char *body = buf_detach(&resp->body, &len);
+        r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        bytes = len;
+        if (!r)
+            free(body);
+    }
+    if (!r)
+        return MHD_NO;
+    for (int i = 0; i < resp->nheaders; i++)
+        MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+    if (!has_header(resp, "Content-Type") && bytes && resp->status != 304)
+        MHD_add_response_header(r, "Content-Type", "application/json");
+    if (!has_header(resp, "Cache-Control"))
+        MHD_add_response_header(r, "Cache-Control", "no-store");
+    add_common_headers(s, ctx, r);
+    ret = MHD_queue_response(ctx->req.conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+
+    us = time_mono_us() - ctx->start_us;
+    http__metrics_observe(s, ctx->route, resp->status, us);
+    log_info("http %s %s route=%s status=%d bytes=%" PRIu64 " us=%" PRId64 " id=%s",
+             ctx->req.method, ctx->req.path, http__route_name(s, ctx->route), resp->status, bytes,
+             us, ctx->req.request_id);
+    return ret;
+}
+
+static void dispatch(struct http_server *s, struct request_ctx *ctx)
+{
+    struct http_resp *resp = &ctx->resp;
+    int rc;
+
+    if (ctx->too_big) {
+        error_body(resp, 413, AG_ETOOBIG, "request body exceeds the size limit", ctx->req.request_id);
+        return;
+    }
+    switch (ctx->early_status) {
+    case 400:
+        error_body(resp, 400, AG_EINVAL, "malformed query string", ctx->req.request_id);
+        return;
+    case 404:
+        error_body(resp, 404, AG_ENOTFOUND, "no such endpoint", ctx->req.request_id);
+        return;
+    case 405:
+        error_body(resp, 405, AG_EMETHOD, "method not allowed on this endpoint", ctx->req.request_id);
+        return;
+    }
+    if (ctx->route == HTTP_ROUTE_STATIC(s)) {
+        http__serve_static(s, &ctx->req, resp);
+        if (resp->status == 404)
+            error_body(resp, 404, AG_ENOTFOUND, "not found", ctx->req.request_id);
+        return;
+    }
+    resp->status = 200;
+    rc = ctx->req.route->fn(s->app, &ctx->req, resp);
+    if (rc || resp->status < 100 || resp->status > 599) {
+        log_error("handler for %s failed: %s (id=%s)", ctx->req.route->pattern, ag_strerror(rc),
+                  ctx->req.request_id);
+        if (resp->fd >= 0)
+            close(resp->fd);
+        resp->fd = -1;
+        resp->nheaders = 0;
+        error_body(resp, 500, AG_EINTERNAL, "internal error", ctx->req.request_id);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct http_server *s = cls;
+    struct request_ctx *ctx = *con_cls;
+    UNUSED(version);
+
+    if (!ctx) {
+        ctx = request_begin(s, conn, url, method);
+        if (!ctx)
+            return MHD_NO;
+        *con_cls = ctx;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!ctx->too_big && !ctx->early_status &&
+            buf_add(&ctx->req.body, upload_data, *upload_data_size))
+            ctx->too_big = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    dispatch(s, ctx);
+    return request_finish(s, ctx);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *s = cls;
+    struct request_ctx *ctx = *con_cls;
+    UNUSED(conn);
+    UNUSED(toe);
+    if (!ctx)
+        return;
+    if (ctx->resp.fd >= 0)
+        close(ctx->resp.fd);
+    buf_release(&ctx->req.body);
+    buf_release(&ctx->resp.body);
+    arena_release(&ctx->req.arena);
+    free(ctx);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->inflight, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *s = cls;
+    UNUSED(conn);
+    UNUSED(socket_ctx);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add(&s->open_conns, 1);
+    else
+        atomic_fetch_sub(&s->open_conns, 1);
+}
+
+/* Parses "HOST:PORT", "[V6]:PORT" or ":PORT" into a socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, struct ag_err *e)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    uint64_t port;
+    size_t hlen;
+
+    if (!colon || parse_u64(colon + 1, &port) || port > 65535)
+        return ag_errf(e, AG_EINVAL, "listen", "listen address \"%s\" is not HOST:PORT", listen);
+    hlen = (size_t)(colon - listen);
+    if (hlen >= sizeof(host))
+        return ag_errf(e, AG_EINVAL, "listen", "listen host is too long");
+    memcpy(host, listen, hlen);
+    host[hlen] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        host[hlen - 1] = '\0';
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+            return ag_errf(e, AG_EINVAL, "listen", "bad IPv6 address in \"%s\"", listen);
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        if (!strcmp(host, "localhost"))
+            str_copy(host, "127.0.0.1", sizeof(host));
+        if (hlen == 0)
+            a4->sin_addr.s_addr = htonl(INADDR_ANY);
+        else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+            return ag_errf(e, AG_EINVAL, "listen", "bad IPv4 address in \"%s\"", listen);
+    }
+    return 0;
+}
+
+int http_server_start(const struct http_config *cfg, const struct http_route *routes,
+                      size_t nroutes, void *app, struct http_server **out, struct ag_err *e)
+{
+    struct sockaddr_storage ss;
+    struct http_server *s;
+    const union MHD_DaemonInfo *info;
+    unsigned threads = cfg->threads;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    int rc;
+
+    if ((rc = parse_listen(cfg->listen, &ss, e)))
+        return rc;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return ag_err_set(e, AG_ENOMEM);
+    s->stats = calloc(nroutes + 2, sizeof(*s->stats));
+    if (!s->stats) {
+        free(s);
+        return ag_err_set(e, AG_ENOMEM);
+    }
+    pthread_mutex_init(&s->status_lock, NULL);
+    s->routes = routes;
+    s->nroutes = nroutes;
+    s->app = app;
+    s->cfg = *cfg;
+    if (!threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 1;
+    }
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections ? cfg->max_connections : 1024, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->timeout_s ? cfg->timeout_s : 30, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped,
+        NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+    if (!s->daemon) {
+        pthread_mutex_destroy(&s->status_lock);
+        free(s->stats);
+        free(s);
+        return ag_errf(e, AG_EIO, "listen", "cannot listen on %s (address in use or not permitted)",
+                       cfg->listen);
+    }
+    info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : 0;
+    *out = s;
+    return 0;
+}
+
+unsigned http_server_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_server_stop(struct http_server *s, int grace_ms)
+{
+    MHD_socket fd;
+    int waited = 0;
+
+    atomic_store(&s->draining, 1);
+    fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    while (atomic_load(&s->inflight) > 0 && waited < grace_ms) {
+        usleep(10000);
+        waited += 10;
+    }
+    if (atomic_load(&s->inflight) > 0)
+        log_warn("shutdown: %d requests still in flight after %d ms; closing them",
+                 atomic_load(&s->inflight), grace_ms);
+    MHD_stop_daemon(s->daemon);
+    pthread_mutex_destroy(&s->status_lock);
+    free(s->stats);
+    free(s);
+}

@@ -1,0 +1,86 @@
+/* sqlite_int.h - internals shared by the SQLite backend's files (not a public API).
+ *
+ * The backend is split by responsibility: sqlite.c owns connections, the
+ * statement cache, errors, transactions, migrations and the row-to-JSON
+ * helper; sqlite_user.c accounts, sessions, tokens and throttling;
+ * sqlite_model.c listings and search; sqlite_social.c versions, files,
+ * downloads, likes and reviews.
+ *
+ * A query runs through a `struct sdb_q` (sdb_: the SQLite backend's shared internals):
+ *     struct sdb_q q;
+ *     rc = sdb_open(&q, s, SQL_SOMETHING, e);      // cached prepared statement
+ *     sdb_text(&q, name); sdb_int(&q, id);        // bind left to right
+ *     rc = sdb_exec(&q, e) or sdb_step(&q, e);    // 0/1 or a negative AG_E*
+ *     sdb_close(&q);                               // reset + clear bindings
+ * Static SQL must live in static storage: the cache is keyed by its address.
+ * Bound strings are bound SQLITE_STATIC, so they must outlive sdb_close().
+ * sdb_close() is safe on a q that sdb_open() failed on (sdb_open zeroes it first).
+ */
+#ifndef AGORA_STORE_SQLITE_INT_H
+#define AGORA_STORE_SQLITE_INT_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "store/store.h"
+
+/* 78 zeros: the price_key of a free model. */
+#define STORE_ZERO_PRICE_KEY                                                                        \
+    "000000000000000000000000000000000000000000000000000000000000000000000000000000"
+
+struct conn;
+
+struct sdb_q {
+    struct conn *c;
+    sqlite3_stmt *st;
+    int nbound;     /* parameters bound so far */
+    int bind_rc;    /* first sqlite3_bind_* failure, or SQLITE_OK */
+    bool user_expr; /* a plain SQLITE_ERROR at step is the user's FTS expression: AG_EINVAL "q" */
+};
+
+/* sdb_open() prepares (or takes from the calling thread's cache) the statement
+ * for `sql`, a string in static storage. sdb_open_dyn() does the same for SQL
+ * built at run time (cached by text in a small LRU). Both return 0,
+ * AG_EDB/AG_EUNAVAILABLE when the connection or statement fails, AG_ENOMEM. */
+int sdb_open(struct sdb_q *q, struct store *s, const char *sql, struct ag_err *e);
+int sdb_open_dyn(struct sdb_q *q, struct store *s, const char *sql, struct ag_err *e);
+void sdb_text(struct sdb_q *q, const char *v); /* NULL binds SQL NULL */
+void sdb_int(struct sdb_q *q, int64_t v);
+void sdb_real(struct sdb_q *q, double v);
+void sdb_null(struct sdb_q *q);
+/* sdb_step() returns 1 when a row is ready, 0 when done, or a negative AG_E*. */
+int sdb_step(struct sdb_q *q, struct ag_err *e);
+/* sdb_exec() steps to the end, ignoring rows; 0 or a negative AG_E*. */
+int sdb_exec(struct sdb_q *q, struct ag_err *e);
+/* sdb_changes() is the number of rows the last write of this connection changed. */
+int64_t sdb_changes(const struct sdb_q *q);
+int64_t sdb_last_id(const struct sdb_q *q);
+void sdb_close(struct sdb_q *q);
+
+/* sdb_col_copy() copies text column `i` into `out`; AG_ECORRUPT if it does not fit. */
+int sdb_col_copy(struct sdb_q *q, int i, char *out, size_t size, struct ag_err *e);
+
+/* sdb_row_json() returns the current row as a new object keyed by column name:
+ * integers as integers, reals as reals, text as strings, NULL as null. The
+ * JSON-array columns (tags, datasets, metrics, language, links) are parsed
+ * into arrays and `verified` becomes a boolean. NULL when out of memory. */
+json_t *sdb_row_json(struct sdb_q *q);
+/* sdb_rows_json() collects every remaining row into a new array; 0 or AG_E*. */
+int sdb_rows_json(struct sdb_q *q, json_t **out, struct ag_err *e);
+
+/* Atomic sections on the calling thread's connection. sdb_tx_begin() starts
+ * BEGIN IMMEDIATE (write) or BEGIN (read) when no transaction is open, and a
+ * SAVEPOINT inside one, so sections nest inside store_begin() and each other.
+ * sdb_tx_end() commits (rc == 0) or rolls back (rc != 0) the innermost level and
+ * returns rc, or the commit's failure. */
+int sdb_tx_begin(struct store *s, bool write, struct ag_err *e);
+int sdb_tx_end(struct store *s, int rc, struct ag_err *e);
+
+/* sdb_json_array_ok() reports whether `text` is a JSON array (of strings
+ * only, when `strings`); NULL counts as fine (the column keeps its value). */
+bool sdb_json_array_ok(const char *text, bool strings);
+
+#endif

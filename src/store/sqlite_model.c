@@ -1,0 +1,562 @@
+/* sqlite_model.c - listings and their search (FTS5, filters, facets, keyset pages) on SQLite. */
+#include "core/common.h"
+
+#include <math.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "store/sqlite_int.h"
+
+/* The listing's columns, named as store.h documents them; `card` is left to
+ * the caller so search can omit it. */
+#define MODEL_COLS_HEAD                                                                            \
+    "m.id AS id, u.username AS owner, m.owner_id AS owner_id, m.slug AS slug, m.title AS title,"   \
+    " m.summary AS summary, "
+#define MODEL_COLS_TAIL                                                                            \
+    "m.task AS task, m.library AS library, m.license AS license, m.tags AS tags,"                  \
+    " m.datasets AS datasets, m.metrics AS metrics, m.language AS language,"                       \
+    " m.base_model AS base_model, m.price AS price, m.visibility AS visibility,"                   \
+    " m.downloads AS downloads, m.likes AS likes, m.rating AS rating,"                             \
+    " m.rating_count AS rating_count, m.created_at AS created_at, m.updated_at AS updated_at"
+
+#define PRICE_KEY_LEN 78
+
+static bool digits(const char *s, size_t min, size_t max)
+{
+    size_t n = 0;
+
+    for (; s[n]; n++)
+        if (s[n] < '0' || s[n] > '9')
+            return false;
+    return n >= min && n <= max;
+}
+
+/* check_fields() validates what SQL constraints would catch less clearly. */
+static int check_fields(const struct model_fields *f, bool insert, struct ag_err *e)
+{
+    if (insert && (!f->slug || !f->slug[0]))
+        return ag_errf(e, AG_EINVAL, "slug", "slug is required");
+    if (insert && !f->title)
+        return ag_errf(e, AG_EINVAL, "title", "title is required");
+    if (!f->price != !f->price_key)
+        return ag_errf(e, AG_EINVAL, "price", "price and price_key go together");
+    if (f->price && (!digits(f->price, 1, PRICE_KEY_LEN) ||
+                     !digits(f->price_key, PRICE_KEY_LEN, PRICE_KEY_LEN)))
+        return ag_errf(e, AG_EINVAL, "price",
+                       "price must be a decimal integer and price_key its 78-digit form");
+    if (f->visibility && strcmp(f->visibility, "public") && strcmp(f->visibility, "unlisted") &&
+        strcmp(f->visibility, "private") && strcmp(f->visibility, "draft"))
+        return ag_errf(e, AG_EINVAL, "visibility",
+                       "visibility must be public, unlisted, private or draft");
+    if (!sdb_json_array_ok(f->tags_json, true))
+        return ag_errf(e, AG_EINVAL, "tags", "tags must be a JSON array of strings");
+    if (!sdb_json_array_ok(f->datasets_json, false))
+        return ag_errf(e, AG_EINVAL, "datasets", "datasets must be a JSON array");
+    if (!sdb_json_array_ok(f->metrics_json, false))
+        return ag_errf(e, AG_EINVAL, "metrics", "metrics must be a JSON array");
+    if (!sdb_json_array_ok(f->language_json, false))
+        return ag_errf(e, AG_EINVAL, "language", "language must be a JSON array");
+    return 0;
+}
+
+/* bind_fields() binds the 15 listing columns in the order of the statements below. */
+static void bind_fields(struct sdb_q *q, const struct model_fields *f)
+{
+    sdb_text(q, f->slug);
+    sdb_text(q, f->title);
+    sdb_text(q, f->summary);
+    sdb_text(q, f->card);
+    sdb_text(q, f->task);
+    sdb_text(q, f->library);
+    sdb_text(q, f->license);
+    sdb_text(q, f->base_model);
+    sdb_text(q, f->tags_json);
+    sdb_text(q, f->datasets_json);
+    sdb_text(q, f->metrics_json);
+    sdb_text(q, f->language_json);
+    sdb_text(q, f->price);
+    sdb_text(q, f->price_key);
+    sdb_text(q, f->visibility);
+}
+
+static const char SQL_TAGS_CLEAR[] = "DELETE FROM model_tags WHERE model_id = ?";
+static const char SQL_TAGS_FILL[] =
+    "INSERT OR IGNORE INTO model_tags (model_id, tag) SELECT ?, value FROM json_each(?)";
+
+/* sync_tags() makes model_tags hold exactly the tags of `tags_json`. */
+static int sync_tags(struct store *s, int64_t id, const char *tags_json, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, SQL_TAGS_CLEAR, e);
+
+    if (rc)
+        return rc;
+    sdb_int(&q, id);
+    rc = sdb_exec(&q, e);
+    sdb_close(&q);
+    if (rc)
+        return rc;
+    rc = sdb_open(&q, s, SQL_TAGS_FILL, e);
+    if (rc)
+        return rc;
+    sdb_int(&q, id);
+    sdb_text(&q, tags_json);
+    rc = sdb_exec(&q, e);
+    sdb_close(&q);
+    return rc;
+}
+
+static const char SQL_MODEL_INSERT[] =
+    "INSERT INTO models (owner_id, slug, title, summary, card, task, library, license,"
+    " base_model, tags, datasets, metrics, language, price, price_key, visibility,"
+    " created_at, updated_at)"
+    " VALUES (?1, ?2, ?3, coalesce(?4, ''), coalesce(?5, ''), coalesce(?6, ''),"
+    " coalesce(?7, ''), coalesce(?8, ''), coalesce(?9, ''), coalesce(?10, '[]'),"
+    " coalesce(?11, '[]'), coalesce(?12, '[]'), coalesce(?13, '[]'), coalesce(?14, '0'),"
+    " coalesce(?15, '" STORE_ZERO_PRICE_KEY "'), coalesce(?16, 'public'), ?17, ?17)";
+
+int store_model_insert(struct store *s, int64_t owner_id, const struct model_fields *f,
+                       int64_t now, int64_t *id, struct ag_err *e)
+{
+    struct sdb_q q;
+    int64_t new_id = 0;
+    int rc = check_fields(f, true, e);
+
+    if (rc)
+        return rc;
+    rc = sdb_tx_begin(s, true, e);
+    if (rc)
+        return rc;
+    rc = sdb_open(&q, s, SQL_MODEL_INSERT, e);
+    if (rc)
+        goto out;
+    sdb_int(&q, owner_id);
+    bind_fields(&q, f);
+    sdb_int(&q, now);
+    rc = sdb_exec(&q, e);
+    new_id = sdb_last_id(&q);
+    sdb_close(&q);
+    if (!rc)
+        rc = sync_tags(s, new_id, f->tags_json ? f->tags_json : "[]", e);
+out:
+    rc = sdb_tx_end(s, rc, e);
+    if (!rc && id)
+        *id = new_id;
+    return rc;
+}
+
+static const char SQL_MODEL_UPDATE[] =
+    "UPDATE models SET slug = coalesce(?2, slug), title = coalesce(?3, title),"
+    " summary = coalesce(?4, summary), card = coalesce(?5, card), task = coalesce(?6, task),"
+    " library = coalesce(?7, library), license = coalesce(?8, license),"
+    " base_model = coalesce(?9, base_model), tags = coalesce(?10, tags),"
+    " datasets = coalesce(?11, datasets), metrics = coalesce(?12, metrics),"
+    " language = coalesce(?13, language), price = coalesce(?14, price),"
+    " price_key = coalesce(?15, price_key), visibility = coalesce(?16, visibility),"
+    " updated_at = ?17 WHERE id = ?1";
+
+int store_model_update(struct store *s, int64_t id, const struct model_fields *f, int64_t now,
+                       struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = check_fields(f, false, e);
+
+    if (rc)
+        return rc;
+    if (f->slug && !f->slug[0])
+        return ag_errf(e, AG_EINVAL, "slug", "slug must not be empty");
+    rc = sdb_tx_begin(s, true, e);
+    if (rc)
+        return rc;
+    rc = sdb_open(&q, s, SQL_MODEL_UPDATE, e);
+    if (rc)
+        goto out;
+    sdb_int(&q, id);
+    bind_fields(&q, f);
+    sdb_int(&q, now);
+    rc = sdb_exec(&q, e);
+    if (!rc && sdb_changes(&q) == 0)
+        rc = ag_errf(e, AG_ENOTFOUND, NULL, "no such model");
+    sdb_close(&q);
+    if (!rc && f->tags_json)
+        rc = sync_tags(s, id, f->tags_json, e);
+out:
+    return sdb_tx_end(s, rc, e);
+}
+
+static const char SQL_MODEL_DELETE[] = "DELETE FROM models WHERE id = ?";
+
+/* Versions, files, downloads, likes, reviews and tags go with the model (ON
+ * DELETE CASCADE); its full-text row goes by trigger. */
+int store_model_delete(struct store *s, int64_t id, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, SQL_MODEL_DELETE, e);
+
+    if (rc)
+        return rc;
+    sdb_int(&q, id);
+    rc = sdb_exec(&q, e);
+    if (!rc && sdb_changes(&q) == 0)
+        rc = ag_errf(e, AG_ENOTFOUND, NULL, "no such model");
+    sdb_close(&q);
+    return rc;
+}
+
+static const char SQL_MODEL_GET[] =
+    "SELECT " MODEL_COLS_HEAD "m.card AS card, " MODEL_COLS_TAIL
+    " FROM models m JOIN users u ON u.id = m.owner_id WHERE u.username = ? AND m.slug = ?";
+
+int store_model_get(struct store *s, const char *owner, const char *slug, json_t **out,
+                    struct ag_err *e)
+{
+    struct sdb_q q;
+    json_t *o = NULL;
+    int rc = sdb_open(&q, s, SQL_MODEL_GET, e);
+
+    if (rc)
+        return rc;
+    sdb_text(&q, owner);
+    sdb_text(&q, slug);
+    rc = sdb_step(&q, e);
+    if (rc == 0)
+        rc = ag_errf(e, AG_ENOTFOUND, NULL, "no such model");
+    if (rc == 1) {
+        o = sdb_row_json(&q);
+        rc = o ? 0 : ag_err_set(e, AG_ENOMEM);
+    }
+    sdb_close(&q);
+    if (!rc)
+        *out = o;
+    return rc;
+}
+
+/* ---- search --------------------------------------------------------------- */
+
+enum key_type { KEY_INT, KEY_REAL, KEY_TEXT };
+
+struct sort_spec {
+    const char *expr;
+    bool asc;
+    enum key_type type;
+};
+
+static const struct sort_spec sorts[] = {
+    [SORT_RELEVANCE] = {"h.rank", true, KEY_REAL},
+    [SORT_NEWEST] = {"m.created_at", false, KEY_INT},
+    [SORT_UPDATED] = {"m.updated_at", false, KEY_INT},
+    [SORT_DOWNLOADS] = {"m.downloads", false, KEY_INT},
+    [SORT_LIKES] = {"m.likes", false, KEY_INT},
+    [SORT_RATING] = {"m.rating", false, KEY_REAL},
+    [SORT_PRICE_ASC] = {"m.price_key", true, KEY_TEXT},
+    [SORT_PRICE_DESC] = {"m.price_key", false, KEY_TEXT},
+};
+
+#define SEARCH_MAX_ARGS 32
+#define SEARCH_SQL_MAX  8192
+
+/* A parameter of the search statement, bound in order. */
+struct arg {
+    enum key_type type;
+    const char *s;
+    int64_t i;
+    double d;
+};
+
+/* The parts of a search both its statements share. */
+struct search {
+    const struct search_query *q;
+    const struct sort_spec *sort;
+    bool fts;
+    struct buf from;  /* " FROM ... WHERE <filters>" */
+    struct arg args[SEARCH_MAX_ARGS];
+    int nargs;
+    struct arg cursor_key;
+};
+
+static void arg_text(struct search *x, const char *s)
+{
+    assert(x->nargs < SEARCH_MAX_ARGS);
+    x->args[x->nargs++] = (struct arg){.type = KEY_TEXT, .s = s};
+}
+
+static void arg_real(struct search *x, double d)
+{
+    assert(x->nargs < SEARCH_MAX_ARGS);
+    x->args[x->nargs++] = (struct arg){.type = KEY_REAL, .d = d};
+}
+
+static void bind_arg(struct sdb_q *q, const struct arg *a)
+{
+    if (a->type == KEY_TEXT)
+        sdb_text(q, a->s);
+    else if (a->type == KEY_REAL)
+        sdb_real(q, a->d);
+    else
+        sdb_int(q, a->i);
+}
+
+/* parse_cursor() converts the text cursor to the sort column's type. */
+static int parse_cursor(struct search *x, struct ag_err *e)
+{
+    const char *k = x->q->after_key;
+    char *end;
+
+    x->cursor_key.type = x->sort->type;
+    if (x->sort->type == KEY_TEXT) {
+        if (!digits(k, PRICE_KEY_LEN, PRICE_KEY_LEN))
+            return ag_errf(e, AG_EINVAL, "cursor", "the cursor is not valid for this sort");
+        x->cursor_key.s = k;
+    } else if (x->sort->type == KEY_INT) {
+        if (parse_i64(k, &x->cursor_key.i))
+            return ag_errf(e, AG_EINVAL, "cursor", "the cursor is not valid for this sort");
+    } else {
+        errno = 0;
+        x->cursor_key.d = strtod(k, &end);
+        if (!k[0] || *end || errno || !isfinite(x->cursor_key.d))
+            return ag_errf(e, AG_EINVAL, "cursor", "the cursor is not valid for this sort");
+    }
+    return 0;
+}
+
+/* build_from() writes the FROM and WHERE clauses common to the page and the
+ * facets, collecting their parameters; every user value is a parameter. */
+static int build_from(struct search *x, struct ag_err *e)
+{
+    const struct search_query *q = x->q;
+    struct buf *b = &x->from;
+    int rc = buf_adds(b, " FROM models m JOIN users u ON u.id = m.owner_id");
+
+    if (x->fts)
+        rc = rc ? rc : buf_adds(b, " JOIN hits h ON h.id = m.id");
+    rc = rc ? rc : buf_adds(b, " WHERE 1");
+    if (!q->include_hidden)
+        rc = rc ? rc : buf_adds(b, " AND m.visibility = 'public'");
+    if (q->task) {
+        rc = rc ? rc : buf_adds(b, " AND m.task = ?");
+        arg_text(x, q->task);
+    }
+    if (q->library) {
+        rc = rc ? rc : buf_adds(b, " AND m.library = ?");
+        arg_text(x, q->library);
+    }
+    if (q->license) {
+        rc = rc ? rc : buf_adds(b, " AND m.license = ?");
+        arg_text(x, q->license);
+    }
+    if (q->owner) {
+        rc = rc ? rc : buf_adds(b, " AND u.username = ?");
+        arg_text(x, q->owner);
+    }
+    for (int i = 0; i < q->ntags; i++) {
+        rc = rc ? rc
+                : buf_adds(b, " AND EXISTS (SELECT 1 FROM model_tags t"
+                              " WHERE t.model_id = m.id AND t.tag = ?)");
+        arg_text(x, q->tags[i]);
+    }
+    if (q->price_min_key) {
+        rc = rc ? rc : buf_adds(b, " AND m.price_key >= ?");
+        arg_text(x, q->price_min_key);
+    }
+    if (q->price_max_key) {
+        rc = rc ? rc : buf_adds(b, " AND m.price_key <= ?");
+        arg_text(x, q->price_max_key);
+    }
+    if (q->free_only) {
+        rc = rc ? rc : buf_adds(b, " AND m.price_key = ?");
+        arg_text(x, STORE_ZERO_PRICE_KEY);
+    }
+    if (q->min_rating > 0) {
+        rc = rc ? rc : buf_adds(b, " AND m.rating >= ?");
+        arg_real(x, q->min_rating);
+    }
+    return rc ? ag_errf(e, rc, NULL, "the search is too complex") : 0;
+}
+
+static const char HITS_CTE[] =
+    "hits AS MATERIALIZED (SELECT rowid AS id, bm25(models_fts, 10.0, 5.0, 1.0, 3.0) AS rank"
+    " FROM models_fts WHERE models_fts MATCH ?)";
+
+/* sort_key_text() replaces the row's "sort_key" with its text form (reals
+ * with 17 significant digits, so the cursor round-trips exactly). */
+static int sort_key_text(json_t *item)
+{
+    json_t *k = json_object_get(item, "sort_key");
+    char tmp[64];
+
+    if (json_is_integer(k))
+        snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(k));
+    else if (json_is_real(k))
+        snprintf(tmp, sizeof(tmp), "%.17g", json_real_value(k));
+    else
+        return 0;
+    return json_object_set_new(item, "sort_key", json_string(tmp)) ? AG_ENOMEM : 0;
+}
+
+/* search_page() runs the page query and collects the items. */
+static int search_page(struct store *s, struct search *x, json_t **items, struct ag_err *e)
+{
+    const struct sort_spec *o = x->sort;
+    const char *dir = o->asc ? "ASC" : "DESC";
+    struct buf sql;
+    struct sdb_q q = {0};
+    json_t *arr = NULL, *row;
+    int rc;
+
+    buf_init(&sql, SEARCH_SQL_MAX);
+    rc = buf_addf(&sql, "%s%s%sSELECT " MODEL_COLS_HEAD MODEL_COLS_TAIL ", %s AS sort_key%s",
+                  x->fts ? "WITH " : "", x->fts ? HITS_CTE : "", x->fts ? " " : "", o->expr,
+                  x->from.p);
+    if (!rc && x->q->after_key)
+        rc = buf_addf(&sql, " AND (%s, m.id) %s (?, ?)", o->expr, o->asc ? ">" : "<");
+    if (!rc)
+        rc = buf_addf(&sql, " ORDER BY %s %s, m.id %s LIMIT ?", o->expr, dir, dir);
+    if (rc) {
+        rc = ag_errf(e, rc, NULL, "the search is too complex");
+        goto out;
+    }
+    rc = sdb_open_dyn(&q, s, sql.p, e);
+    if (rc)
+        goto out;
+    q.user_expr = x->fts;
+    if (x->fts)
+        sdb_text(&q, x->q->fts);
+    for (int i = 0; i < x->nargs; i++)
+        bind_arg(&q, &x->args[i]);
+    if (x->q->after_key) {
+        bind_arg(&q, &x->cursor_key);
+        sdb_int(&q, x->q->after_id);
+    }
+    sdb_int(&q, x->q->limit);
+    arr = json_array();
+    rc = arr ? 0 : ag_err_set(e, AG_ENOMEM);
+    while (!rc && (rc = sdb_step(&q, e)) == 1) {
+        row = sdb_row_json(&q);
+        rc = row && !json_array_append_new(arr, row) && !sort_key_text(row)
+                 ? 0
+                 : ag_err_set(e, AG_ENOMEM);
+    }
+    if (!rc) {
+        *items = arr;
+        arr = NULL;
+    }
+out:
+    sdb_close(&q);
+    json_decref(arr);
+    buf_release(&sql);
+    return rc;
+}
+
+/* search_facets() counts task, license and library values and the total
+ * over the whole filtered set, in one statement. */
+static int search_facets(struct store *s, struct search *x, json_t **facets, int64_t *total,
+                         struct ag_err *e)
+{
+    static const char *const names[] = {"task", "license", "library"};
+    struct buf sql;
+    struct sdb_q q = {0};
+    json_t *f = json_pack("{s:{},s:{},s:{}}", "task", "license", "library");
+    int64_t n = 0;
+    int rc = f ? 0 : ag_err_set(e, AG_ENOMEM);
+
+    buf_init(&sql, SEARCH_SQL_MAX);
+    if (!rc)
+        rc = buf_addf(&sql, "WITH %s%sf AS MATERIALIZED (SELECT m.task AS task,"
+                            " m.license AS license, m.library AS library%s)",
+                      x->fts ? HITS_CTE : "", x->fts ? ", " : "", x->from.p);
+    for (size_t i = 0; !rc && i < ARRAY_SIZE(names); i++)
+        rc = buf_addf(&sql, " SELECT '%s', %s, count(*) FROM f WHERE %s <> '' GROUP BY %s"
+                            " UNION ALL",
+                      names[i], names[i], names[i], names[i]);
+    if (!rc)
+        rc = buf_adds(&sql, " SELECT '', NULL, count(*) FROM f");
+    if (rc) {
+        rc = rc == AG_ENOMEM ? ag_err_set(e, rc) : ag_errf(e, rc, NULL, "the search is too complex");
+        goto out;
+    }
+    rc = sdb_open_dyn(&q, s, sql.p, e);
+    if (rc)
+        goto out;
+    q.user_expr = x->fts;
+    if (x->fts)
+        sdb_text(&q, x->q->fts);
+    for (int i = 0; i < x->nargs; i++)
+        bind_arg(&q, &x->args[i]);
+    while ((rc = sdb_step(&q, e)) == 1) {
+        const char *facet = (const char *)sqlite3_column_text(q.st, 0);
+        const char *value = (const char *)sqlite3_column_text(q.st, 1);
+        int64_t count = sqlite3_column_int64(q.st, 2);
+        json_t *group = facet ? json_object_get(f, facet) : NULL;
+        if (!group) {
+            n = count;
+            continue;
+        }
+        if (!value || json_object_set_new(group, value, json_integer(count))) {
+            rc = ag_err_set(e, AG_ENOMEM);
+            break;
+        }
+    }
+    if (!rc) {
+        *facets = f;
+        *total = n;
+        f = NULL;
+    }
+out:
+    sdb_close(&q);
+    json_decref(f);
+    buf_release(&sql);
+    return rc;
+}
+
+int store_model_search(struct store *s, const struct search_query *q, json_t **items,
+                       json_t **facets, int64_t *total, struct ag_err *e)
+{
+    struct search x = {.q = q};
+    json_t *page = NULL, *fac = NULL;
+    int64_t n = 0;
+    int rc;
+
+    buf_init(&x.from, SEARCH_SQL_MAX);
+    if (q->limit < 1 || q->limit > 101)
+        return ag_errf(e, AG_EINVAL, "limit", "limit must be between 1 and 101");
+    if (q->ntags < 0 || q->ntags > SEARCH_MAX_TAGS)
+        return ag_errf(e, AG_EINVAL, "tags", "at most %d tags", SEARCH_MAX_TAGS);
+    for (int i = 0; i < q->ntags; i++)
+        if (!q->tags[i])
+            return ag_errf(e, AG_EINVAL, "tags", "a tag is missing");
+    if ((unsigned)q->sort >= ARRAY_SIZE(sorts))
+        return ag_errf(e, AG_EINVAL, "sort", "unknown sort order");
+    if (isnan(q->min_rating))
+        return ag_errf(e, AG_EINVAL, "min_rating", "min_rating must be a number");
+    x.fts = q->fts && q->fts[0];
+    x.sort = &sorts[q->sort == SORT_RELEVANCE && !x.fts ? SORT_NEWEST : q->sort];
+    if (q->after_key && (rc = parse_cursor(&x, e)))
+        return rc;
+    rc = build_from(&x, e);
+    if (rc)
+        goto out;
+    /* One read transaction: the page and the counts see the same snapshot. */
+    rc = sdb_tx_begin(s, false, e);
+    if (rc)
+        goto out;
+    rc = search_page(s, &x, &page, e);
+    if (!rc && (facets || total))
+        rc = search_facets(s, &x, &fac, &n, e);
+    rc = sdb_tx_end(s, rc, e);
+    if (rc)
+        goto out;
+    *items = page;
+    page = NULL;
+    if (facets) {
+        *facets = fac;
+        fac = NULL;
+    }
+    if (total)
+        *total = n;
+out:
+    json_decref(page);
+    json_decref(fac);
+    buf_release(&x.from);
+    return rc;
+}

@@ -1,0 +1,229 @@
+/* store.h - the only door to persistence.
+ *
+ * The market layer talks to the database through these functions alone; no
+ * SQL leaves src/store/. The SQLite backend (sqlite.c) implements them; a
+ * PostgreSQL backend would implement the same functions and produce the same
+ * JSON, so src/market never changes.
+ *
+ * Conventions:
+ * - Every function returns 0 or a negative AG_E* code; when `e` is given it
+ *   also receives a message. AG_ENOTFOUND: no such row. AG_EEXISTS: a unique
+ *   key is taken (e->field names it). AG_EDB: the database failed (the
+ *   message is logged, not shown to users).
+ * - Reads return new JSON references in *out (the caller decrefs); their keys
+ *   are the column names documented at each function, with JSON-array columns
+ *   (tags, datasets, metrics, language, links) returned as arrays and
+ *   timestamps as Unix seconds.
+ * - Writes take plain values; strings are copied, never kept.
+ * - Thread-safety: any thread may call any function. Each thread uses its own
+ *   connection (with its own prepared-statement cache) opened on first use.
+ *   store_begin()/store_commit()/store_rollback() act on the calling
+ *   thread's connection, so a transaction never spans threads.
+ */
+#ifndef AGORA_STORE_H
+#define AGORA_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct store;
+
+/* store_open() opens (creating if needed) the database at `path` and applies
+ * pending migrations, each in its own transaction. */
+int store_open(const char *path, struct store **out, struct ag_err *e);
+void store_close(struct store *s);
+/* store_health() runs a trivial query; *version gets the schema version. */
+int store_health(struct store *s, int *version, struct ag_err *e);
+
+/* Transactions on the calling thread's connection (BEGIN IMMEDIATE). */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* ---- users -------------------------------------------------------------- */
+
+/* Who a credential belongs to. */
+struct principal {
+    int64_t user_id;
+    char username[33];
+    char role[8];          /* "user" or "admin" */
+    char csrf[65];         /* the session's CSRF token; "" for API tokens */
+    bool via_session;
+};
+
+struct user_auth {
+    int64_t id;
+    char username[33];
+    char role[8];
+    char pw_hash[160];
+};
+
+/* AG_EEXISTS with field "username" or "email" when taken. */
+int store_user_insert(struct store *s, const char *username, const char *email,
+                      const char *pw_hash, const char *role, int64_t now, int64_t *id,
+                      struct ag_err *e);
+/* Looks a user up by username or (case-insensitively) by email. */
+int store_user_auth(struct store *s, const char *login, struct user_auth *out, struct ag_err *e);
+int store_user_set_password(struct store *s, int64_t user_id, const char *pw_hash, struct ag_err *e);
+/* Profile: {id, username, email, role, display_name, bio, links[], created_at,
+ * updated_at}. The API decides who may see `email`. */
+int store_user_get(struct store *s, const char *username, json_t **out, struct ag_err *e);
+/* NULL arguments leave the field as it is; links_json is a JSON array text. */
+int store_user_update(struct store *s, int64_t user_id, const char *display_name, const char *bio,
+                      const char *links_json, int64_t now, struct ag_err *e);
+int store_user_set_role(struct store *s, int64_t user_id, const char *role, struct ag_err *e);
+int store_user_count(struct store *s, int64_t *n, struct ag_err *e);
+/* Totals over a seller's public models: {models, downloads, likes,
+ * rating_sum, rating_count}. */
+int store_seller_stats(struct store *s, int64_t user_id, json_t **out, struct ag_err *e);
+
+/* ---- sessions and API tokens (only hashes are stored) ------------------- */
+
+int store_session_insert(struct store *s, int64_t user_id, const char *token_hash,
+                         const char *csrf, int64_t now, int64_t expires_at, struct ag_err *e);
+int store_session_delete(struct store *s, const char *token_hash, struct ag_err *e);
+/* AG_ENOTFOUND when absent or expired at `now`. */
+int store_principal_by_session(struct store *s, const char *token_hash, int64_t now,
+                               struct principal *out, struct ag_err *e);
+/* AG_ENOTFOUND when absent or revoked; records last_used_at = now. */
+int store_principal_by_token(struct store *s, const char *token_hash, int64_t now,
+                             struct principal *out, struct ag_err *e);
+int store_token_insert(struct store *s, int64_t user_id, const char *name, const char *prefix,
+                       const char *token_hash, int64_t now, int64_t *id, struct ag_err *e);
+/* The user's tokens that are not revoked: [{id, name, prefix, created_at, last_used_at}]. */
+int store_token_list(struct store *s, int64_t user_id, json_t **out, struct ag_err *e);
+/* AG_ENOTFOUND unless token `id` is an active token of `user_id`. */
+int store_token_revoke(struct store *s, int64_t user_id, int64_t id, int64_t now,
+                       struct ag_err *e);
+
+/* ---- login throttling ---------------------------------------------------- */
+
+struct throttle {
+    int64_t failures;
+    int64_t window_start;
+    int64_t locked_until;
+};
+
+/* store_throttle_get() fills zeros when `key` has no record. */
+int store_throttle_get(struct store *s, const char *key, struct throttle *t, struct ag_err *e);
+int store_throttle_put(struct store *s, const char *key, const struct throttle *t,
+                       struct ag_err *e);
+int store_throttle_clear(struct store *s, const char *key, struct ag_err *e);
+
+/* ---- models -------------------------------------------------------------- */
+
+/* Fields of a listing. For insert, NULL means the column default; for update,
+ * NULL means unchanged. *_json members are JSON array texts. price is a
+ * canonical decimal and price_key its 78-digit zero-padded form; both or neither. */
+struct model_fields {
+    const char *slug, *title, *summary, *card;
+    const char *task, *library, *license, *base_model;
+    const char *tags_json, *datasets_json, *metrics_json, *language_json;
+    const char *price, *price_key;
+    const char *visibility;
+};
+
+/* AG_EEXISTS with field "slug" when the owner already has that slug. Also
+ * fills model_tags from tags_json. */
+int store_model_insert(struct store *s, int64_t owner_id, const struct model_fields *f,
+                       int64_t now, int64_t *id, struct ag_err *e);
+int store_model_update(struct store *s, int64_t id, const struct model_fields *f, int64_t now,
+                       struct ag_err *e);
+int store_model_delete(struct store *s, int64_t id, struct ag_err *e);
+/* A listing: {id, owner, owner_id, slug, title, summary, card, task, library,
+ * license, tags[], datasets[], metrics[], language[], base_model, price,
+ * visibility, downloads, likes, rating, rating_count, created_at, updated_at}.
+ * `rating` is the mean of review ratings (0 when none). */
+int store_model_get(struct store *s, const char *owner, const char *slug, json_t **out,
+                    struct ag_err *e);
+
+enum search_sort {
+    SORT_RELEVANCE, /* bm25 rank; only with a text query, else falls back to NEWEST */
+    SORT_NEWEST,
+    SORT_UPDATED,
+    SORT_DOWNLOADS,
+    SORT_LIKES,
+    SORT_RATING,
+    SORT_PRICE_ASC,
+    SORT_PRICE_DESC,
+};
+
+#define SEARCH_MAX_TAGS 8
+
+struct search_query {
+    const char *fts;         /* an FTS5 MATCH expression built by the market, or NULL */
+    const char *task, *library, *license, *owner;   /* exact matches, NULL = any */
+    const char *tags[SEARCH_MAX_TAGS];              /* all must be present */
+    int ntags;
+    const char *price_min_key, *price_max_key;      /* 78-digit keys, inclusive */
+    bool free_only;
+    double min_rating;       /* 0 = no minimum */
+    bool include_hidden;     /* also unlisted, private and draft (the owner's own view) */
+    enum search_sort sort;
+    const char *after_key;   /* keyset cursor: sort key and id of the last item seen */
+    int64_t after_id;
+    int limit;               /* 1..101 (a page plus one, to tell if more follow) */
+};
+
+/*
+ * store_model_search() returns up to q->limit listings in *items (the model
+ * JSON above without `card`, plus "sort_key": the item's sort value as a
+ * string, to build the next cursor from), *facets =
+ * {"task": {value: count}, "license": {...}, "library": {...}} and *total,
+ * all over the whole filtered set (ignoring the cursor). Without include_hidden
+ * only public listings match. AG_EINVAL if the FTS expression does not parse.
+ */
+int store_model_search(struct store *s, const struct search_query *q, json_t **items,
+                       json_t **facets, int64_t *total, struct ag_err *e);
+
+/* ---- versions and files ------------------------------------------------ */
+
+/* AG_EEXISTS with field "version" when the model already has it. */
+int store_version_insert(struct store *s, int64_t model_id, const char *version, int64_t major,
+                         int64_t minor, int64_t patch, const char *prerelease,
+                         const char *changelog, int64_t now, int64_t *id, struct ag_err *e);
+/* A version: {id, version, major, minor, patch, prerelease, changelog, state,
+ * created_at, published_at, files: [{id, name, size, cid, sha256}]}; cid and
+ * sha256 are null until content is stored. The list is unordered; drafts only
+ * with include_drafts. */
+int store_version_list(struct store *s, int64_t model_id, bool include_drafts, json_t **out,
+                       struct ag_err *e);
+int store_version_get(struct store *s, int64_t model_id, const char *version, json_t **out,
+                      struct ag_err *e);
+int store_version_update(struct store *s, int64_t version_id, const char *changelog,
+                         struct ag_err *e);
+int store_version_publish(struct store *s, int64_t version_id, int64_t now, struct ag_err *e);
+/* Adds or replaces file `name` of a version. cid and sha256 may be NULL. */
+int store_file_put(struct store *s, int64_t version_id, const char *name, int64_t size,
+                   const char *cid, const char *sha256, int64_t now, int64_t *id,
+                   struct ag_err *e);
+int store_file_delete(struct store *s, int64_t version_id, const char *name, struct ag_err *e);
+/* Counts a download of file_id by `who` on UTC day `day` once: *counted is
+ * true and models.downloads grows by one only the first time. */
+int store_download_record(struct store *s, int64_t file_id, const char *who, int64_t day,
+                          bool *counted, struct ag_err *e);
+
+/* ---- likes and reviews --------------------------------------------------- */
+
+/* Sets or clears a like; keeps models.likes in step. *likes gets the new count. */
+int store_like_set(struct store *s, int64_t user_id, int64_t model_id, bool on, int64_t now,
+                   int64_t *likes, struct ag_err *e);
+int store_like_get(struct store *s, int64_t user_id, int64_t model_id, bool *liked,
+                   struct ag_err *e);
+/* Creates or replaces the user's review of the model; keeps the model's
+ * rating_sum, rating_count and rating in step. */
+int store_review_put(struct store *s, int64_t model_id, int64_t user_id, int rating,
+                     const char *body, bool verified, int64_t now, int64_t *id,
+                     struct ag_err *e);
+/* Newest first: [{id, user, rating, body, verified, created_at, updated_at}]. */
+int store_review_list(struct store *s, int64_t model_id, int limit, int offset, json_t **out,
+                      struct ag_err *e);
+/* Reviews written by a user, newest first: [{id, model: "owner/slug", rating,
+ * body, verified, created_at}], public models only. */
+int store_review_list_by_user(struct store *s, int64_t user_id, int limit, json_t **out,
+                              struct ag_err *e);
+
+#endif
