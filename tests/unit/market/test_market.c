@@ -334,3 +334,30 @@ TEST(likes_reviews_and_reputation)
     json_decref(out);
     teardown();
 }
+
+TEST(downloads_count_once_per_file_per_user_per_day)
+{
+    struct principal p;
+    json_t *out = NULL, *files = json_loads("[{\"name\":\"a.onnx\",\"size\":1},"
+                                            "{\"name\":\"b.onnx\",\"size\":2}]", 0, NULL);
+    int64_t fa, fb;
+    setup();
+    user("kim", &p);
+    json_decref(create(&p, "m", "public", "0"));
+    ASSERT_OK(market_version_create(&m, &p, "kim", "m",
+                                    &(struct version_input){.version = "1.0.0", .files = files,
+                                                            .publish = true},
+                                    &out, NULL));
+    fa = json_integer_value(json_object_get(json_array_get(json_object_get(out, "files"), 0), "id"));
+    fb = json_integer_value(json_object_get(json_array_get(json_object_get(out, "files"), 1), "id"));
+    json_decref(out);
+    ASSERT_OK(market_download_record(&m, fa, "user:7", NULL));
+    ASSERT_OK(market_download_record(&m, fa, "user:7", NULL)); /* same file, user, day */
+    ASSERT_OK(market_download_record(&m, fb, "user:7", NULL)); /* another file */
+    ASSERT_OK(market_download_record(&m, fa, "ip:10.0.0.9", NULL)); /* another downloader */
+    ASSERT_OK(market_model_get(&m, NULL, "kim", "m", &out, NULL));
+    ASSERT_EQ(json_integer_value(json_object_get(out, "downloads")), 3);
+    json_decref(out);
+    json_decref(files);
+    teardown();
+}
