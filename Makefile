@@ -36,6 +36,19 @@ unit: build-asan
 e2e: build-asan
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -R '^e2e\.'
 
+# libFuzzer on every driver in fuzz/ for FUZZ_SECONDS each (clang); new
+# inputs that find something go to fuzz/corpus/<driver>/ to be kept.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	@CC=clang $(CMAKE_GEN) -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DAGORA_SANITIZE=ON \
+	  -DAGORA_FUZZ=ON -DAGORA_WERROR=OFF >/dev/null
+	@cmake --build build-fuzz -j$(JOBS) --target $$(cd fuzz && ls fuzz_*.c | sed 's/\.c$$//' | tr '\n' ' ')
+	@for f in fuzz/fuzz_*.c; do n=$$(basename $$f .c); w=$${n#fuzz_}; \
+	  [ -x build-fuzz/fuzz/$$n ] || continue; echo "fuzz: $$w ($(FUZZ_SECONDS) s)"; \
+	  mkdir -p build-fuzz/corpus/$$w; \
+	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=fuzz/corpus/$$w/crash- \
+	    build-fuzz/corpus/$$w fuzz/corpus/$$w || exit 1; done
+
 bench: build
 	@BUILD=$(BUILD) bench/run.sh
 
