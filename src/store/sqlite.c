@@ -1,4 +1,4 @@
-/* sqlite.c - the SQLite backend's core: connections, statement cache, errors, transactions, migrations. */
+/* sqlite.c - SQLite backend core: connections, statement cache, transactions, migrations. */
 #include "core/common.h"
 
 #include <pthread.h>
@@ -35,7 +35,7 @@ struct conn {
     size_t nslots, nused;
     struct dyn_slot dyn[DYN_SLOTS];
     uint64_t tick;
-    int depth;               /* open transaction levels: 0 none, 1 BEGIN, more are savepoints */
+    int depth;                /* open transaction levels: 0 none, 1 BEGIN, more are savepoints */
     struct conn *prev, *next; /* every connection of the store, under s->lock */
 };
 
@@ -199,8 +199,10 @@ static int conn_open(struct store *s, struct conn **out, struct ag_err *e)
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
-    rc = exec_simple(c, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                        "PRAGMA foreign_keys = ON;", e);
+    rc = exec_simple(c,
+                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                     "PRAGMA foreign_keys = ON;",
+                     e);
     if (rc)
         goto out;
     if (pthread_setspecific(s->key, c)) {
@@ -275,7 +277,7 @@ static int prepare(struct conn *c, const char *sql, sqlite3_stmt **st, struct ag
 
 int sdb_open(struct sdb_q *q, struct store *s, const char *sql, struct ag_err *e)
 {
-    struct conn *c;
+    struct conn *c = NULL;
     size_t i;
     int rc;
 
@@ -310,7 +312,7 @@ int sdb_open(struct sdb_q *q, struct store *s, const char *sql, struct ag_err *e
 
 int sdb_open_dyn(struct sdb_q *q, struct store *s, const char *sql, struct ag_err *e)
 {
-    struct conn *c;
+    struct conn *c = NULL;
     struct dyn_slot *d = NULL;
     char *copy;
     int rc;
@@ -492,7 +494,7 @@ json_t *sdb_row_json(struct sdb_q *q)
             v = json_null();
             break;
         }
-        if (!name || !v || json_object_set_new(o, name, v)) {
+        if (!v || json_object_set_new(o, name, v)) { /* jansson frees v on failure */
             json_decref(o);
             o = NULL;
         }
@@ -528,7 +530,8 @@ bool sdb_json_array_ok(const char *text, bool strings)
     v = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
     ok = v && json_is_array(v);
     if (ok && strings)
-        json_array_foreach(v, i, x) ok = ok && json_is_string(x);
+        for (i = 0; ok && (x = json_array_get(v, i)); i++)
+            ok = json_is_string(x);
     json_decref(v);
     return ok;
 }
@@ -537,7 +540,7 @@ bool sdb_json_array_ok(const char *text, bool strings)
 
 int sdb_tx_begin(struct store *s, bool write, struct ag_err *e)
 {
-    struct conn *c;
+    struct conn *c = NULL;
     char sql[32];
     int rc = conn_get(s, &c, e);
 
@@ -617,9 +620,13 @@ int store_commit(struct store *s)
     return sdb_tx_end(s, 0, NULL);
 }
 
+/* Rolling back when nothing is open (say, after store_begin() failed) does nothing. */
 void store_rollback(struct store *s)
 {
-    sdb_tx_end(s, AG_EINTERNAL, NULL);
+    struct conn *c = pthread_getspecific(s->key);
+
+    if (c && c->depth > 0)
+        tx_rollback(c);
 }
 
 /* ---- migrations ----------------------------------------------------------- */
@@ -712,13 +719,13 @@ out:
 static int migrate(struct store *s, struct ag_err *e)
 {
     struct conn *c = pthread_getspecific(s->key);
-    int64_t known = 0, current = 0, v;
+    int64_t known = 0, current = 0, v = 0;
     int rc;
 
     for (const struct embedded_file *m = store_migrations; m->name; m++) {
         if (migration_version(m->name, &v) || v <= known)
-            return ag_errf(e, AG_EINTERNAL, NULL, "embedded migration %s is misnamed or out of order",
-                           m->name);
+            return ag_errf(e, AG_EINTERNAL, NULL,
+                           "embedded migration %s is misnamed or out of order", m->name);
         known = v;
     }
     rc = exec_simple(c, SQL_MIGRATIONS_TABLE, e);
@@ -727,8 +734,9 @@ static int migrate(struct store *s, struct ag_err *e)
     if (rc)
         return rc;
     if (current > known) {
-        log_error("store: database schema version %" PRId64 " is newer than this build knows (%" PRId64
-                  ")", current, known);
+        log_error("store: database schema version %" PRId64
+                  " is newer than this build knows (%" PRId64 ")",
+                  current, known);
         return ag_errf(e, AG_EUNPROCESSABLE, NULL,
                        "the database schema (version %" PRId64 ") is newer than this agora "
                        "supports (version %" PRId64 "); use a newer agora",
@@ -751,7 +759,7 @@ static int migrate(struct store *s, struct ag_err *e)
 int store_open(const char *path, struct store **out, struct ag_err *e)
 {
     struct store *s;
-    struct conn *c;
+    struct conn *c = NULL;
     int rc;
 
     if (!path || !path[0] || !strcmp(path, ":memory:") || path[0] == ':')

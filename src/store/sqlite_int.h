@@ -28,7 +28,7 @@
 #include "store/store.h"
 
 /* 78 zeros: the price_key of a free model. */
-#define STORE_ZERO_PRICE_KEY                                                                        \
+#define STORE_ZERO_PRICE_KEY                                                                       \
     "000000000000000000000000000000000000000000000000000000000000000000000000000000"
 
 struct conn;

@@ -116,8 +116,8 @@ static const char SQL_MODEL_INSERT[] =
     " coalesce(?11, '[]'), coalesce(?12, '[]'), coalesce(?13, '[]'), coalesce(?14, '0'),"
     " coalesce(?15, '" STORE_ZERO_PRICE_KEY "'), coalesce(?16, 'public'), ?17, ?17)";
 
-int store_model_insert(struct store *s, int64_t owner_id, const struct model_fields *f,
-                       int64_t now, int64_t *id, struct ag_err *e)
+int store_model_insert(struct store *s, int64_t owner_id, const struct model_fields *f, int64_t now,
+                       int64_t *id, struct ag_err *e)
 {
     struct sdb_q q;
     int64_t new_id = 0;
@@ -269,7 +269,7 @@ struct search {
     const struct search_query *q;
     const struct sort_spec *sort;
     bool fts;
-    struct buf from;  /* " FROM ... WHERE <filters>" */
+    struct buf from; /* " FROM ... WHERE <filters>" */
     struct arg args[SEARCH_MAX_ARGS];
     int nargs;
     struct arg cursor_key;
@@ -371,6 +371,8 @@ static int build_from(struct search *x, struct ag_err *e)
         rc = rc ? rc : buf_adds(b, " AND m.rating >= ?");
         arg_real(x, q->min_rating);
     }
+    if (rc == AG_ENOMEM)
+        return ag_err_set(e, rc);
     return rc ? ag_errf(e, rc, NULL, "the search is too complex") : 0;
 }
 
@@ -413,7 +415,8 @@ static int search_page(struct store *s, struct search *x, json_t **items, struct
     if (!rc)
         rc = buf_addf(&sql, " ORDER BY %s %s, m.id %s LIMIT ?", o->expr, dir, dir);
     if (rc) {
-        rc = ag_errf(e, rc, NULL, "the search is too complex");
+        rc =
+            rc == AG_ENOMEM ? ag_err_set(e, rc) : ag_errf(e, rc, NULL, "the search is too complex");
         goto out;
     }
     rc = sdb_open_dyn(&q, s, sql.p, e);
@@ -462,17 +465,20 @@ static int search_facets(struct store *s, struct search *x, json_t **facets, int
 
     buf_init(&sql, SEARCH_SQL_MAX);
     if (!rc)
-        rc = buf_addf(&sql, "WITH %s%sf AS MATERIALIZED (SELECT m.task AS task,"
-                            " m.license AS license, m.library AS library%s)",
+        rc = buf_addf(&sql,
+                      "WITH %s%sf AS MATERIALIZED (SELECT m.task AS task,"
+                      " m.license AS license, m.library AS library%s)",
                       x->fts ? HITS_CTE : "", x->fts ? ", " : "", x->from.p);
     for (size_t i = 0; !rc && i < ARRAY_SIZE(names); i++)
-        rc = buf_addf(&sql, " SELECT '%s', %s, count(*) FROM f WHERE %s <> '' GROUP BY %s"
-                            " UNION ALL",
+        rc = buf_addf(&sql,
+                      " SELECT '%s', %s, count(*) FROM f WHERE %s <> '' GROUP BY %s"
+                      " UNION ALL",
                       names[i], names[i], names[i], names[i]);
     if (!rc)
         rc = buf_adds(&sql, " SELECT '', NULL, count(*) FROM f");
     if (rc) {
-        rc = rc == AG_ENOMEM ? ag_err_set(e, rc) : ag_errf(e, rc, NULL, "the search is too complex");
+        rc =
+            rc == AG_ENOMEM ? ag_err_set(e, rc) : ag_errf(e, rc, NULL, "the search is too complex");
         goto out;
     }
     rc = sdb_open_dyn(&q, s, sql.p, e);

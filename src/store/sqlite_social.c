@@ -82,11 +82,8 @@ int store_version_list(struct store *s, int64_t model_id, bool include_drafts, j
     sdb_close(&q);
     if (rc)
         goto out;
-    json_array_foreach(list, i, v) {
+    for (i = 0; !rc && (v = json_array_get(list, i)); i++)
         rc = add_files(s, v, e);
-        if (rc)
-            break;
-    }
 out:
     rc = sdb_tx_end(s, rc, e);
     if (rc)
@@ -190,8 +187,7 @@ static const char SQL_FILE_PUT[] =
 
 /* A replaced file keeps its id (and so its download records). */
 int store_file_put(struct store *s, int64_t version_id, const char *name, int64_t size,
-                   const char *cid, const char *sha256, int64_t now, int64_t *id,
-                   struct ag_err *e)
+                   const char *cid, const char *sha256, int64_t now, int64_t *id, struct ag_err *e)
 {
     struct sdb_q q;
     int64_t file_id = 0;
@@ -392,8 +388,7 @@ static const char SQL_RATING_ADJUST[] =
     " THEN CAST(rating_sum + ?2 AS REAL) / (rating_count + ?3) ELSE 0.0 END WHERE id = ?1";
 
 int store_review_put(struct store *s, int64_t model_id, int64_t user_id, int rating,
-                     const char *body, bool verified, int64_t now, int64_t *id,
-                     struct ag_err *e)
+                     const char *body, bool verified, int64_t now, int64_t *id, struct ag_err *e)
 {
     struct sdb_q q;
     int64_t review_id = 0, old = 0;

@@ -27,9 +27,8 @@ static const char SQL_USER_INSERT[] =
     "INSERT INTO users (username, email, pw_hash, role, created_at, updated_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?5)";
 
-int store_user_insert(struct store *s, const char *username, const char *email,
-                      const char *pw_hash, const char *role, int64_t now, int64_t *id,
-                      struct ag_err *e)
+int store_user_insert(struct store *s, const char *username, const char *email, const char *pw_hash,
+                      const char *role, int64_t now, int64_t *id, struct ag_err *e)
 {
     struct sdb_q q;
     int rc;
@@ -219,8 +218,8 @@ static const char SQL_SESSION_INSERT[] =
     "INSERT INTO sessions (user_id, token_hash, csrf_token, created_at, expires_at)"
     " VALUES (?, ?, ?, ?, ?)";
 
-int store_session_insert(struct store *s, int64_t user_id, const char *token_hash,
-                         const char *csrf, int64_t now, int64_t expires_at, struct ag_err *e)
+int store_session_insert(struct store *s, int64_t user_id, const char *token_hash, const char *csrf,
+                         int64_t now, int64_t expires_at, struct ag_err *e)
 {
     struct sdb_q q;
     int rc = sdb_open(&q, s, SQL_SESSION_INSERT, e);
@@ -317,8 +316,7 @@ int store_principal_by_token(struct store *s, const char *token_hash, int64_t no
     if (rc == 1) {
         rc = fill_principal(&q, false, &p, e);
         token_id = sqlite3_column_int64(q.st, 4);
-        stale = sqlite3_column_type(q.st, 5) == SQLITE_NULL ||
-                sqlite3_column_int64(q.st, 5) != now;
+        stale = sqlite3_column_type(q.st, 5) == SQLITE_NULL || sqlite3_column_int64(q.st, 5) != now;
     }
     sdb_close(&q);
     if (!rc && stale) {
@@ -378,8 +376,7 @@ int store_token_list(struct store *s, int64_t user_id, json_t **out, struct ag_e
 static const char SQL_TOKEN_REVOKE[] =
     "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL";
 
-int store_token_revoke(struct store *s, int64_t user_id, int64_t id, int64_t now,
-                       struct ag_err *e)
+int store_token_revoke(struct store *s, int64_t user_id, int64_t id, int64_t now, struct ag_err *e)
 {
     struct sdb_q q;
     int rc = sdb_open(&q, s, SQL_TOKEN_REVOKE, e);
@@ -424,8 +421,7 @@ static const char SQL_THROTTLE_PUT[] =
     " ON CONFLICT (key) DO UPDATE SET failures = excluded.failures,"
     " window_start = excluded.window_start, locked_until = excluded.locked_until";
 
-int store_throttle_put(struct store *s, const char *key, const struct throttle *t,
-                       struct ag_err *e)
+int store_throttle_put(struct store *s, const char *key, const struct throttle *t, struct ag_err *e)
 {
     struct sdb_q q;
     int rc = sdb_open(&q, s, SQL_THROTTLE_PUT, e);
