@@ -14,11 +14,12 @@ static const struct cli_cmd commands[] = {
     {"routes", cmd_routes, "list the node's API routes",
      "usage: agora routes [--json]\nPrints every route of the JSON API (method and path)."},
     {"register", cmd_register, "create an account",
-     "usage: agora register USERNAME --email EMAIL [--password-stdin]\n"
+     "usage: agora register USERNAME --email EMAIL [--password-stdin] [--json]\n"
      "Creates an account on the node; asks for the password unless --password-stdin."},
     {"login", cmd_login, "log in and store an API token",
      "usage: agora login USERNAME [--password-stdin]\n"
-     "Logs in and keeps an API token in ~/.config/agora/credentials (mode 0600)."},
+     "Logs in and keeps an API token in $AGORA_CONFIG_DIR/credentials, else\n"
+     "~/.config/agora/credentials (mode 0600)."},
     {"logout", cmd_logout, "revoke and forget the stored token", "usage: agora logout"},
     {"whoami", cmd_whoami, "show the logged-in account", "usage: agora whoami [--json]"},
     {"token", cmd_token, "manage API tokens",
@@ -26,7 +27,7 @@ static const struct cli_cmd commands[] = {
      "       agora token list [--json]\n"
      "       agora token revoke ID"},
     {"model", cmd_model, "create, edit, show, list and delete listings",
-     "usage: agora model create SLUG --title T [--summary S] [--card FILE] [--task T]\n"
+     "usage: agora model create SLUG --title T [--summary S] [--card FILE|-] [--task T]\n"
      "                          [--library L] [--license L] [--tag T]... [--price P]\n"
      "                          [--visibility public|unlisted|private|draft] [--json]\n"
      "       agora model edit OWNER/SLUG [same options as create]\n"
@@ -36,21 +37,22 @@ static const struct cli_cmd commands[] = {
     {"version", cmd_version, "create, show and list versions of a listing",
      "usage: agora version create OWNER/SLUG VERSION [--changelog TEXT] [--file NAME:SIZE]...\n"
      "                            [--publish] [--json]\n"
-     "       agora version publish OWNER/SLUG VERSION\n"
+     "       agora version publish OWNER/SLUG VERSION [--json]\n"
      "       agora version show OWNER/SLUG[@VERSION] [--json]\n"
      "       agora version list OWNER/SLUG [--json]"},
     {"search", cmd_search, "search the marketplace",
      "usage: agora search [QUERY] [--task T] [--license L] [--library L] [--tag T]...\n"
-     "                    [--owner U] [--free] [--min-rating R] [--sort S] [--limit N]\n"
+     "                    [--owner U] [--free] [--price-min P] [--price-max P]\n"
+     "                    [--min-rating R] [--sort S] [--limit N]\n"
      "                    [--cursor C] [--json]\n"
      "Sorts: relevance, newest, updated, downloads, likes, rating, price_asc, price_desc."},
-    {"like", cmd_like, "like or unlike a listing", "usage: agora like OWNER/SLUG [--undo]"},
+    {"like", cmd_like, "like or unlike a listing", "usage: agora like OWNER/SLUG [--undo] [--json]"},
     {"review", cmd_review, "review a listing or read its reviews",
-     "usage: agora review OWNER/SLUG --rating 1-5 [--text TEXT]\n"
+     "usage: agora review OWNER/SLUG --rating 1-5 [--text TEXT] [--json]\n"
      "       agora review list OWNER/SLUG [--json]"},
     {"profile", cmd_profile, "show or edit a profile",
      "usage: agora profile [USERNAME] [--json]\n"
-     "       agora profile edit [--display-name N] [--bio B] [--link URL]..."},
+     "       agora profile edit [--display-name N] [--bio B] [--link URL]... [--json]"},
 };
 
 const struct cli_cmd *cli_find(const char *name)

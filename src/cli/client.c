@@ -66,8 +66,8 @@ static struct cli_opt *find_opt(struct cli_opt *opts, size_t nopts, const char *
     return NULL;
 }
 
-int cli_parse(const char *cmd, int argc, char **argv, int first, struct cli_opt *opts,
-              size_t nopts, struct cli_args *args)
+int cli_parse(const char *cmd, int argc, char **argv, int first, struct cli_opt *opts, size_t nopts,
+              struct cli_args *args)
 {
     bool only_pos = false;
 
@@ -300,6 +300,18 @@ static int node_url(const char *cmd, const char *node_opt, char **out)
 
 static int cred_load(const char *cmd, json_t **out, bool quiet);
 
+static bool token_ok(const char *t)
+{
+    size_t n = strlen(t);
+
+    if (n == 0 || n > 512)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (t[i] <= ' ' || t[i] > '~')
+            return false;
+    return true;
+}
+
 int client_open(struct client *c, const char *cmd, const char *node_opt)
 {
     const char *env;
@@ -341,6 +353,19 @@ int client_open(struct client *c, const char *cmd, const char *node_opt)
     }
     env = getenv("AGORA_TOKEN");
     c->token_env = env && *env;
+    /* The token goes into a header line: nothing but visible ASCII. */
+    if (c->token_env && !token_ok(env)) {
+        rc = cli_fail(cmd, "AGORA_TOKEN is not an API token");
+        goto out;
+    }
+    if (c->stored && !token_ok(c->stored)) {
+        explicit_bzero(c->stored, strlen(c->stored));
+        free(c->stored);
+        c->stored = NULL;
+        if (!c->token_env)
+            fprintf(stderr, "agora %s: warning: ignoring a damaged token in the credentials file\n",
+                    cmd);
+    }
     if (c->token_env || c->stored) {
         c->token = strdup(c->token_env ? env : c->stored);
         if (!c->token) {
@@ -562,9 +587,12 @@ int client_request(struct client *c, const char *method, const char *path, json_
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.p);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req.n);
     } else if (strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "DELETE")) {
-        /* An empty POST/PUT: say so, so no "Expect" or chunking is involved. */
+        /* An empty POST/PUT: Content-Length 0 and no (form) Content-Type. */
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+        tmp = curl_slist_append(hdrs, "Content-Type:");
+        if (tmp)
+            hdrs = tmp;
     }
     tmp = curl_slist_append(hdrs, "Expect:");
     if (tmp)
@@ -593,7 +621,8 @@ int client_request(struct client *c, const char *method, const char *path, json_
         ag_err_clear(&e);
         if (json_parse(s.body.p, s.body.n, &r->body, &e)) {
             if (r->status >= 200 && r->status < 300) {
-                rc = cli_fail(c->cmd, "node at %s answered HTTP %ld with a body that is not JSON (%s)",
+                rc = cli_fail(c->cmd,
+                              "node at %s answered HTTP %ld with a body that is not JSON (%s)",
                               c->node, r->status, e.msg);
                 goto out;
             }
@@ -638,18 +667,18 @@ int client_print_api_error(struct client *c, const struct client_resp *r)
         client_text(&b, code, false);
         buf_adds(&b, "]");
     }
-    if (r->status == 401)
+    /* Hints, unless the command is the one that logs in or the node said it. */
+    if (r->status == 401 && strcmp(c->cmd, "login") && strcmp(c->cmd, "register"))
         buf_adds(&b, c->token ? "; the token was refused: run `agora login USERNAME` again"
                               : "; run `agora login USERNAME` first");
-    if (r->status == 429 && r->retry_after >= 0)
+    if (r->status == 429 && r->retry_after >= 0 && !strstr(b.p, "try again"))
         buf_addf(&b, "; try again in %ld s", r->retry_after);
     cli_fail(c->cmd, "%s", b.p);
     buf_release(&b);
     return EXIT_ERR;
 }
 
-int client_call(struct client *c, const char *method, const char *path, json_t *body,
-                json_t **out)
+int client_call(struct client *c, const char *method, const char *path, json_t *body, json_t **out)
 {
     struct client_resp r;
     int rc = client_request(c, method, path, body, &r);
@@ -730,7 +759,8 @@ static int cred_load(const char *cmd, json_t **out, bool quiet)
     buf_init(&b, CRED_MAX);
     if (client_credentials_path(path, sizeof(path))) {
         if (!quiet)
-            cli_fail(cmd, "cannot tell where the credentials file is (set HOME or AGORA_CONFIG_DIR)");
+            cli_fail(cmd,
+                     "cannot tell where the credentials file is (set HOME or AGORA_CONFIG_DIR)");
         goto out;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -744,7 +774,7 @@ static int cred_load(const char *cmd, json_t **out, bool quiet)
             cli_fail(cmd, "cannot read %s: %s", path, strerror(errno));
         goto out;
     }
-    if (!quiet && (st.st_mode & 077))
+    if (st.st_mode & 077)
         fprintf(stderr, "agora %s: warning: %s is readable by others; run chmod 600 on it\n", cmd,
                 path);
     while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
@@ -790,7 +820,8 @@ static int cred_save(const char *cmd, json_t *creds)
     size_t len, off = 0;
 
     if (client_credentials_path(path, sizeof(path)))
-        return cli_fail(cmd, "cannot tell where the credentials file is (set HOME or AGORA_CONFIG_DIR)");
+        return cli_fail(cmd,
+                        "cannot tell where the credentials file is (set HOME or AGORA_CONFIG_DIR)");
     str_copy(dir, path, sizeof(dir));
     slash = strrchr(dir, '/');
     if (slash && slash != dir)
@@ -848,6 +879,15 @@ out:
         explicit_bzero(text, strlen(text));
         free(text);
     }
+    return rc;
+}
+
+int client_credentials_check(struct client *c)
+{
+    json_t *creds = NULL;
+    int rc = cred_load(c->cmd, &creds, false);
+
+    json_decref(creds);
     return rc;
 }
 
@@ -936,7 +976,8 @@ void client_fmt(struct buf *b, json_t *v)
     } else if (json_is_array(v)) {
         if (json_array_size(v) == 0)
             buf_adds(b, "-");
-        json_array_foreach(v, i, item) {
+        json_array_foreach(v, i, item)
+        {
             if (i)
                 buf_adds(b, ", ");
             client_fmt(b, item);
@@ -973,11 +1014,37 @@ void client_fmt_time(struct buf *b, json_t *v)
 
 void client_fmt_price(struct buf *b, json_t *v)
 {
-    if ((json_is_string(v) && !strcmp(json_string_value(v), "0")) ||
-        (json_is_integer(v) && json_integer_value(v) == 0))
-        buf_adds(b, "free");
-    else
+    const char *s = json_string_value(v);
+    size_t n = s ? strlen(s) : 0, intlen, fraclen;
+    char frac[CLIENT_TOKEN_DECIMALS + 1];
+
+    if (json_is_integer(v) && json_integer_value(v) == 0)
+        s = "0", n = 1;
+    if (!s || n == 0 || n > 78 || strspn(s, "0123456789") != n) {
         client_fmt(b, v);
+        return;
+    }
+    while (n > 1 && *s == '0')
+        s++, n--;
+    if (!strcmp(s, "0")) {
+        buf_adds(b, "free");
+        return;
+    }
+    /* units -> tokens: the last CLIENT_TOKEN_DECIMALS digits are the fraction. */
+    intlen = n > CLIENT_TOKEN_DECIMALS ? n - CLIENT_TOKEN_DECIMALS : 0;
+    memset(frac, '0', CLIENT_TOKEN_DECIMALS);
+    memcpy(frac + CLIENT_TOKEN_DECIMALS - (n - intlen), s + intlen, n - intlen);
+    fraclen = CLIENT_TOKEN_DECIMALS;
+    while (fraclen > 0 && frac[fraclen - 1] == '0')
+        fraclen--;
+    if (intlen)
+        buf_add(b, s, intlen);
+    else
+        buf_addc(b, '0');
+    if (fraclen) {
+        buf_addc(b, '.');
+        buf_add(b, frac, fraclen);
+    }
 }
 
 void client_fmt_rating(struct buf *b, json_t *obj)
@@ -1043,22 +1110,88 @@ void table_release(struct table *t)
     t->nrow = t->cap = 0;
 }
 
-/* cut() copies at most `maxw` code points of sanitized `s` ("..." marks a cut). */
+/* next_cp() decodes the code point at `s` (valid UTF-8) into *cp and returns
+ * its length in bytes. */
+static size_t next_cp(const char *s, uint32_t *cp)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    if (p[0] < 0x80) {
+        *cp = p[0];
+        return 1;
+    }
+    if ((p[0] & 0xe0) == 0xc0) {
+        *cp = (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+        return 2;
+    }
+    if ((p[0] & 0xf0) == 0xe0) {
+        *cp = (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+        return 3;
+    }
+    *cp = (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
+          (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+    return 4;
+}
+
+/* cp_width() is the number of terminal columns a code point takes: 0 for
+ * combining marks and zero-width characters, 2 for East Asian wide and
+ * fullwidth ones and emoji, else 1 (the ranges of Unicode's EastAsianWidth
+ * W/F classes, coarsely). */
+static size_t cp_width(uint32_t c)
+{
+    static const uint32_t zero[][2] = {
+        {0x0300, 0x036f}, {0x0483, 0x0489}, {0x0591, 0x05bd}, {0x0610, 0x061a}, {0x064b, 0x065f},
+        {0x200b, 0x200f}, {0x20d0, 0x20ff}, {0xfe00, 0xfe0f}, {0xfe20, 0xfe2f}, {0xfeff, 0xfeff},
+    };
+    static const uint32_t wide[][2] = {
+        {0x1100, 0x115f},   {0x2e80, 0x303e},   {0x3041, 0x33ff},   {0x3400, 0x4dbf},
+        {0x4e00, 0x9fff},   {0xa000, 0xa4cf},   {0xac00, 0xd7a3},   {0xf900, 0xfaff},
+        {0xfe30, 0xfe4f},   {0xff00, 0xff60},   {0xffe0, 0xffe6},   {0x1f300, 0x1f64f},
+        {0x1f900, 0x1f9ff}, {0x20000, 0x2fffd}, {0x30000, 0x3fffd},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(zero); i++)
+        if (c >= zero[i][0] && c <= zero[i][1])
+            return 0;
+    for (size_t i = 0; i < ARRAY_SIZE(wide); i++)
+        if (c >= wide[i][0] && c <= wide[i][1])
+            return 2;
+    return 1;
+}
+
+/* width() is the number of terminal columns `s` takes. */
+static size_t width(const char *s)
+{
+    size_t w = 0;
+    uint32_t cp;
+
+    if (!utf8_valid(s, strlen(s)))
+        return strlen(s);
+    while (*s) {
+        s += next_cp(s, &cp);
+        w += cp_width(cp);
+    }
+    return w;
+}
+
+/* cut() copies sanitized `s`, cut to at most `maxw` columns ("..." marks a cut). */
 static char *cut(const char *s, size_t maxw)
 {
     struct buf b;
-    size_t n = 0, i = 0, keep;
+    size_t w = 0, i = 0, keep;
+    uint32_t cp;
 
     buf_init(&b, 1 << 16);
     client_text(&b, s ? s : "", false);
-    if (maxw == 0 || !utf8_valid(b.p, b.n) || utf8_len(b.p) <= maxw)
+    if (maxw == 0 || !utf8_valid(b.p, b.n) || width(b.p) <= maxw)
         return buf_detach(&b, NULL);
     keep = maxw > 3 ? maxw - 3 : maxw;
-    while (b.p[i] && n < keep) {
-        i++;
-        while (((unsigned char)b.p[i] & 0xc0) == 0x80)
-            i++;
-        n++;
+    while (b.p[i]) {
+        size_t len = next_cp(b.p + i, &cp), cw = cp_width(cp);
+        if (w + cw > keep)
+            break;
+        w += cw;
+        i += len;
     }
     b.p[i] = '\0';
     b.n = i;
@@ -1081,11 +1214,6 @@ int table_add_row(struct table *t, const char *const *cells)
         t->cells[t->nrow * t->ncol + i] = cut(cells[i], t->maxw[i]);
     t->nrow++;
     return 0;
-}
-
-static size_t width(const char *s)
-{
-    return utf8_valid(s, strlen(s)) ? utf8_len(s) : strlen(s);
 }
 
 void table_print(const struct table *t, FILE *out)

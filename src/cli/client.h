@@ -23,25 +23,29 @@
 
 #include "core/buf.h"
 
-#define CLIENT_DEFAULT_NODE "http://127.0.0.1:8080"
-#define CLIENT_MAX_RESPONSE ((size_t)16 << 20)  /* bytes of one response body */
-#define CLIENT_CONNECT_TIMEOUT 5L               /* seconds */
-#define CLIENT_TOTAL_TIMEOUT 60L                /* seconds */
-#define CLIENT_MAX_FILE ((size_t)1 << 20)       /* bytes of a --card file */
+#define CLIENT_DEFAULT_NODE    "http://127.0.0.1:8080"
+#define CLIENT_MAX_RESPONSE    ((size_t)16 << 20) /* bytes of one response body */
+#define CLIENT_CONNECT_TIMEOUT 5L                 /* seconds */
+#define CLIENT_TOTAL_TIMEOUT   60L                /* seconds */
+#define CLIENT_MAX_FILE        ((size_t)1 << 20)  /* bytes of a --card file */
+#define CLIENT_TOKEN_DECIMALS  18                 /* prices: 10^18 units = 1 token */
 
 /* ---- options ------------------------------------------------------------ */
 
 enum cli_opt_kind {
-    CLI_FLAG,   /* --json: no value */
-    CLI_VALUE,  /* --title T or --title=T: the last one given wins */
-    CLI_LIST,   /* --tag T, repeatable: every value, in order */
+    CLI_FLAG,  /* --json: no value */
+    CLI_VALUE, /* --title T or --title=T: the last one given wins */
+    CLI_LIST,  /* --tag T, repeatable: every value, in order */
 };
 
 /* CLI_OPT("title", CLI_VALUE) declares an option in a command's table. */
-#define CLI_OPT(n, k) {.name = (n), .kind = (k)}
+#define CLI_OPT(n, k)                                                                              \
+    {                                                                                              \
+        .name = (n), .kind = (k)                                                                   \
+    }
 
 #define CLI_LIST_MAX 64
-#define CLI_POS_MAX 16
+#define CLI_POS_MAX  16
 
 /* One option a command accepts. The caller fills `name` (without the "--")
  * and `kind`; cli_parse() fills the rest. Values point into argv. */
@@ -59,8 +63,8 @@ struct cli_opt {
 struct cli_args {
     const char *pos[CLI_POS_MAX];
     size_t npos;
-    const char *node;  /* --node URL, or NULL */
-    bool help;         /* -h or --help */
+    const char *node; /* --node URL, or NULL */
+    bool help;        /* -h or --help */
 };
 
 /*
@@ -70,8 +74,8 @@ struct cli_args {
  * `cmd` to stderr and returns EXIT_USAGE for an unknown option, a missing
  * value, a value given to a flag, too many values or positional arguments.
  */
-int cli_parse(const char *cmd, int argc, char **argv, int first, struct cli_opt *opts,
-              size_t nopts, struct cli_args *args);
+int cli_parse(const char *cmd, int argc, char **argv, int first, struct cli_opt *opts, size_t nopts,
+              struct cli_args *args);
 
 /* cli_bad_usage() prints "agora CMD: <message>" and the usage of `cmd` to
  * stderr and returns EXIT_USAGE. */
@@ -143,7 +147,7 @@ void client_wipe_password(json_t *body);
 struct client_resp {
     long status;
     json_t *body;
-    long retry_after;  /* seconds from Retry-After, or -1 */
+    long retry_after; /* seconds from Retry-After, or -1 */
 };
 
 /*
@@ -162,8 +166,7 @@ int client_request(struct client *c, const char *method, const char *path, json_
  * *out (which may be NULL to drop it) and returns 0; on any other status it
  * prints the API error's message, field and hints and returns EXIT_ERR.
  */
-int client_call(struct client *c, const char *method, const char *path, json_t *body,
-                json_t **out);
+int client_call(struct client *c, const char *method, const char *path, json_t *body, json_t **out);
 
 /* client_print_api_error() prints the error of a non-2xx response. Returns EXIT_ERR. */
 int client_print_api_error(struct client *c, const struct client_resp *r);
@@ -175,6 +178,11 @@ int client_print_api_error(struct client *c, const struct client_resp *r);
  * else ~/.config/agora/credentials. Returns 0, or AG_EINVAL when no home
  * directory is known or the path does not fit. */
 int client_credentials_path(char *out, size_t size);
+
+/* client_credentials_check() returns 0 when the credentials file is absent or
+ * readable, else prints why and returns EXIT_ERR (login checks before it asks
+ * the node for a token it could not keep). */
+int client_credentials_check(struct client *c);
 
 /* client_store_token() records the token for this node (replacing any
  * previous one) and client_forget_token() removes the node's entry; both
@@ -205,9 +213,9 @@ void client_fmt(struct buf *b, json_t *v);
  * milliseconds) as "YYYY-MM-DD HH:MM" UTC into `b`; "-" for null. */
 void client_fmt_time(struct buf *b, json_t *v);
 
-/* client_fmt_price() renders a price in the smallest token unit: "free" for
- * zero, else the number. client_fmt_rating() renders a model's or user's
- * "rating" and "rating_count" as "4.50 (12)", or "-" without ratings. */
+/* client_fmt_price() renders a price given in the smallest token unit as
+ * whole tokens ("1.5" for "1500000000000000000"), "free" for zero. client_fmt_rating() renders a
+ * model's or user's "rating" and "rating_count" as "4.50 (12)", or "-" without ratings. */
 void client_fmt_price(struct buf *b, json_t *v);
 void client_fmt_rating(struct buf *b, json_t *obj);
 
@@ -223,8 +231,8 @@ void client_kv_json(const char *label, json_t *v);
 struct table {
     size_t ncol;
     const char *head[TABLE_MAX_COLS];
-    size_t maxw[TABLE_MAX_COLS];  /* 0 = no limit */
-    char **cells;                 /* nrow * ncol owned strings */
+    size_t maxw[TABLE_MAX_COLS]; /* 0 = no limit */
+    char **cells;                /* nrow * ncol owned strings */
     size_t nrow, cap;
 };
 

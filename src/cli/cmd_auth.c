@@ -8,9 +8,9 @@
 
 #define PASSWORD_MAX 1024
 
-/* revoke_previous() logs out the token that was stored for this node before a
- * new login replaced it, so it does not stay valid on the node unseen. Best
- * effort: a failure only leaves a note on stderr. */
+/* revoke_previous() logs out `old`: the token stored for this node before a
+ * new login replaced it, or a new one that could not be stored, so it does not
+ * stay valid on the node unseen. Best effort: a failure only leaves a note. */
 static void revoke_previous(struct client *c, char *old)
 {
     struct client_resp r;
@@ -19,8 +19,7 @@ static void revoke_previous(struct client *c, char *old)
     c->token = old;
     if (client_request(c, "POST", "/api/v1/auth/logout", NULL, &r) == 0) {
         if (r.status != 204 && r.status != 200 && r.status != 401)
-            fprintf(stderr, "agora login: note: the previous token was not revoked (HTTP %ld)\n",
-                    r.status);
+            fprintf(stderr, "agora login: note: a token was not revoked (HTTP %ld)\n", r.status);
         json_decref(r.body);
     }
     c->token = mine;
@@ -47,6 +46,9 @@ int cmd_login(int argc, char **argv)
     if (a.npos != 1)
         return cli_bad_usage("login", a.npos ? "too many arguments" : "USERNAME is missing");
     rc = client_open(&c, "login", a.node);
+    if (rc)
+        goto out;
+    rc = client_credentials_check(&c);
     if (rc)
         goto out;
     rc = cli_read_password("login", opts[O_STDIN].set, "Password: ", pw, sizeof(pw));
@@ -84,8 +86,11 @@ int cmd_login(int argc, char **argv)
         goto out;
     }
     rc = client_store_token(&c, token, json_is_integer(id) ? json_integer_value(id) : 0, username);
-    if (rc)
+    if (rc) {
+        /* A token nobody keeps must not stay valid on the node. */
+        revoke_previous(&c, (char *)token);
         goto out;
+    }
     if (old && strcmp(old, token))
         revoke_previous(&c, old);
     if (client_credentials_path(path, sizeof(path)))

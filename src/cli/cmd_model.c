@@ -8,13 +8,22 @@
 #include "core/err.h"
 #include "core/util.h"
 
-#define REF_MAX 128     /* bytes of an owner or a slug, with the NUL */
-#define LIST_PAGES 20   /* `model list` follows at most this many pages */
-#define LIST_PAGE 50    /* listings per page */
+#define REF_MAX    128 /* bytes of an owner or a slug, with the NUL */
+#define LIST_PAGES 20  /* `model list` follows at most this many pages */
+#define LIST_PAGE  50  /* listings per page */
 
 enum {
-    O_TITLE, O_SUMMARY, O_CARD, O_TASK, O_LIBRARY, O_LICENSE, O_TAG, O_PRICE, O_VISIBILITY,
-    O_JSON, O_COUNT
+    O_TITLE,
+    O_SUMMARY,
+    O_CARD,
+    O_TASK,
+    O_LIBRARY,
+    O_LICENSE,
+    O_TAG,
+    O_PRICE,
+    O_VISIBILITY,
+    O_JSON,
+    O_COUNT
 };
 
 static void model_opts(struct cli_opt *o)
@@ -64,9 +73,12 @@ static int read_card(const char *file, struct buf *b)
  * Returns 0 with a new object in *out, or EXIT_ERR / EXIT_USAGE. */
 static int model_body(struct client *c, struct cli_opt *o, json_t **out)
 {
-    static const struct { int opt; const char *key; } plain[] = {
-        {O_TITLE, "title"},     {O_SUMMARY, "summary"}, {O_TASK, "task"},
-        {O_LIBRARY, "library"}, {O_LICENSE, "license"}, {O_PRICE, "price"},
+    static const struct {
+        int opt;
+        const char *key;
+    } plain[] = {
+        {O_TITLE, "title"},           {O_SUMMARY, "summary"}, {O_TASK, "task"},
+        {O_LIBRARY, "library"},       {O_LICENSE, "license"}, {O_PRICE, "price"},
         {O_VISIBILITY, "visibility"},
     };
     json_t *body = json_object(), *tags;
@@ -136,7 +148,13 @@ static void print_model(json_t *m)
     if (json_is_string(v) && json_string_length(v))
         client_kv_json("Base model", v);
     buf_reset(&b);
-    client_fmt_price(&b, json_object_get(m, "price"));
+    v = json_object_get(m, "price");
+    client_fmt_price(&b, v);
+    if (strcmp(b.p, "free") && json_is_string(v)) {
+        buf_adds(&b, " tokens (");
+        client_text(&b, json_string_value(v), false);
+        buf_adds(&b, " units)");
+    }
     client_kv("Price", b.p);
     client_kv_json("Visibility", json_object_get(m, "visibility"));
     if (json_object_get(m, "latest_version"))
@@ -255,8 +273,8 @@ static int model_show(struct client *c, struct cli_opt *o, struct cli_args *a)
 
 static int list_table(json_t *items)
 {
-    static const char *const head[] = {"MODEL", "TITLE", "VISIBILITY", "PRICE", "LIKES",
-                                       "DOWNLOADS", "UPDATED"};
+    static const char *const head[] = {"MODEL", "TITLE",     "VISIBILITY", "PRICE",
+                                       "LIKES", "DOWNLOADS", "UPDATED"};
     static const size_t maxw[] = {48, 40, 0, 24, 0, 0, 0};
     struct table t;
     struct row r;
@@ -266,7 +284,8 @@ static int list_table(json_t *items)
 
     table_init(&t, ARRAY_SIZE(head), head, maxw);
     row_init(&r, ARRAY_SIZE(head));
-    json_array_foreach(items, i, m) {
+    json_array_foreach(items, i, m)
+    {
         client_fmt(&r.cell[0], json_object_get(m, "owner"));
         buf_addc(&r.cell[0], '/');
         client_fmt(&r.cell[0], json_object_get(m, "slug"));
@@ -399,8 +418,8 @@ int cmd_model(int argc, char **argv)
         int (*fn)(struct client *, struct cli_opt *, struct cli_args *);
         bool edits; /* takes the create/edit options */
     } subs[] = {
-        {"create", model_create, true}, {"edit", model_edit, true},
-        {"show", model_show, false},    {"list", model_list, false},
+        {"create", model_create, true},  {"edit", model_edit, true},
+        {"show", model_show, false},     {"list", model_list, false},
         {"delete", model_delete, false},
     };
     struct cli_opt o[O_COUNT];

@@ -22,7 +22,8 @@ static void print_profile(json_t *u)
     client_fmt_time(&b, json_object_get(u, "created_at"));
     client_kv("Joined", b.p);
     buf_reset(&b);
-    json_array_foreach(links, i, l) {
+    json_array_foreach(links, i, l)
+    {
         if (i)
             buf_addc(&b, '\n');
         client_fmt(&b, l);

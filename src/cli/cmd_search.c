@@ -6,8 +6,20 @@
 #include "core/util.h"
 
 enum {
-    O_TASK, O_LICENSE, O_LIBRARY, O_TAG, O_OWNER, O_FREE, O_MIN_RATING, O_PRICE_MIN,
-    O_PRICE_MAX, O_SORT, O_LIMIT, O_CURSOR, O_JSON, O_COUNT
+    O_TASK,
+    O_LICENSE,
+    O_LIBRARY,
+    O_TAG,
+    O_OWNER,
+    O_FREE,
+    O_MIN_RATING,
+    O_PRICE_MIN,
+    O_PRICE_MAX,
+    O_SORT,
+    O_LIMIT,
+    O_CURSOR,
+    O_JSON,
+    O_COUNT
 };
 
 /* The options that become query parameters as they are. */
@@ -15,14 +27,20 @@ static const struct {
     int opt;
     const char *param;
 } params[] = {
-    {O_TASK, "task"},           {O_LICENSE, "license"},     {O_LIBRARY, "library"},
-    {O_OWNER, "owner"},         {O_MIN_RATING, "min_rating"}, {O_PRICE_MIN, "price_min"},
-    {O_PRICE_MAX, "price_max"}, {O_SORT, "sort"},           {O_LIMIT, "limit"},
+    {O_TASK, "task"},
+    {O_LICENSE, "license"},
+    {O_LIBRARY, "library"},
+    {O_OWNER, "owner"},
+    {O_MIN_RATING, "min_rating"},
+    {O_PRICE_MIN, "price_min"},
+    {O_PRICE_MAX, "price_max"},
+    {O_SORT, "sort"},
+    {O_LIMIT, "limit"},
     {O_CURSOR, "cursor"},
 };
 
-static const char *const sorts[] = {"relevance", "newest",  "updated",   "downloads",
-                                    "likes",     "rating",  "price_asc", "price_desc"};
+static const char *const sorts[] = {"relevance", "newest", "updated",   "downloads",
+                                    "likes",     "rating", "price_asc", "price_desc"};
 
 /* check_opts() catches what is wrong with the options before asking the node. */
 static int check_opts(struct cli_opt *o)
@@ -75,8 +93,8 @@ static int search_path(struct client *c, struct cli_opt *o, struct cli_args *a, 
 
 static int print_results(json_t *res)
 {
-    static const char *const head[] = {"MODEL", "TITLE", "TASK", "LICENSE", "PRICE",
-                                       "LIKES", "DOWNLOADS", "RATING"};
+    static const char *const head[] = {"MODEL", "TITLE", "TASK",      "LICENSE",
+                                       "PRICE", "LIKES", "DOWNLOADS", "RATING"};
     static const size_t maxw[] = {40, 36, 24, 16, 22, 0, 0, 0};
     json_t *items = json_object_get(res, "items"), *m, *total = json_object_get(res, "total");
     struct table t;
@@ -90,7 +108,8 @@ static int print_results(json_t *res)
     }
     table_init(&t, ARRAY_SIZE(head), head, maxw);
     row_init(&r, ARRAY_SIZE(head));
-    json_array_foreach(items, i, m) {
+    json_array_foreach(items, i, m)
+    {
         client_fmt(&r.cell[0], json_object_get(m, "owner"));
         buf_addc(&r.cell[0], '/');
         client_fmt(&r.cell[0], json_object_get(m, "slug"));
@@ -131,7 +150,8 @@ static void print_facets(json_t *facets)
         if (!json_object_size(f))
             continue;
         buf_reset(&b);
-        json_object_foreach(f, key, n) {
+        json_object_foreach(f, key, n)
+        {
             if (!first)
                 buf_adds(&b, ", ");
             first = false;

@@ -8,7 +8,7 @@
 #include "cli/node.h"
 
 #include <limits.h>
-#include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -58,6 +58,46 @@ static const struct config_opt serve_opts[] = {
     OPT("cookie-secure", CONFIG_BOOL, cookie_secure, "false",
         "mark session cookies Secure (when served over HTTPS)", 0, 0),
 };
+
+/* Shutdown signals go through a pipe: whichever thread the kernel picks
+ * runs the handler, which only writes the signal number; the main thread
+ * waits on the other end. (Blocking the signals and sigwait()ing is not
+ * enough: libraries may start threads with their own masks.) */
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    unsigned char b = (unsigned char)sig;
+    int saved = errno;
+    if (write(sig_pipe[1], &b, 1) < 0) {
+        /* nothing to do: the pipe is full, a signal is already pending */
+    }
+    errno = saved;
+}
+
+/* wait_for_signal() returns SIGINT or SIGTERM once one has arrived. */
+static int wait_for_signal(void)
+{
+    unsigned char b = 0;
+    while (read(sig_pipe[0], &b, 1) < 0 && errno == EINTR)
+        ;
+    return b;
+}
+
+static int catch_signals(void)
+{
+    struct sigaction sa;
+    if (pipe2(sig_pipe, O_CLOEXEC))
+        return -1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
 
 static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
                           "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
@@ -117,7 +157,6 @@ int cmd_serve(int argc, char **argv)
     struct market market;
     struct api api = {0};
     struct ag_err e = {0};
-    sigset_t sigs;
     int sig = 0, rc = EXIT_ERR, level;
 
     if (cli_wants_help(argc, argv)) {
@@ -140,14 +179,10 @@ int cmd_serve(int argc, char **argv)
     if (!set.web_dir)
         set.web_dir = default_web_dir();
 
-    /* Signals are taken synchronously by this thread; every thread started
-     * from here on inherits the blocked mask. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+    if (catch_signals()) {
+        fprintf(stderr, "agora serve: cannot install signal handlers: %s\n", strerror(errno));
+        goto out;
+    }
     if (node_open(set.data_dir, &store, &e)) {
         fprintf(stderr, "agora serve: %s\n", e.msg);
         goto out;
@@ -183,13 +218,15 @@ int cmd_serve(int argc, char **argv)
     }
     log_info("node started: data dir %s, web dir %s", set.data_dir,
              set.web_dir ? set.web_dir : "(none)");
-    while (sigwait(&sigs, &sig) == 0 && sig != SIGINT && sig != SIGTERM)
-        ;
+    sig = wait_for_signal();
     log_info("received %s; finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(http, 10000);
     rc = EXIT_OK;
 out:
     store_close(store);
+    for (int i = 0; i < 2; i++)
+        if (sig_pipe[i] >= 0)
+            close(sig_pipe[i]);
     config_free(serve_opts, ARRAY_SIZE(serve_opts), &set);
     return rc;
 }

@@ -5,12 +5,15 @@
 #include "cli/client.h"
 #include "core/util.h"
 
-#define REF_MAX 128
+#define REF_MAX      128
+#define REVIEW_PAGE  100 /* reviews per request (the API's most) */
+#define REVIEW_PAGES 20  /* `review list` shows at most this many pages */
 
 int cmd_like(int argc, char **argv)
 {
     enum { O_UNDO, O_JSON };
-    struct cli_opt o[] = {[O_UNDO] = CLI_OPT("undo", CLI_FLAG), [O_JSON] = CLI_OPT("json", CLI_FLAG)};
+    struct cli_opt o[] = {
+        [O_UNDO] = CLI_OPT("undo", CLI_FLAG), [O_JSON] = CLI_OPT("json", CLI_FLAG)};
     char owner[REF_MAX], slug[REF_MAX];
     struct cli_args a;
     struct client c;
@@ -76,7 +79,8 @@ static int print_reviews(json_t *res)
         return 0;
     }
     buf_init(&b, 1 << 20);
-    json_array_foreach(list, i, rv) {
+    json_array_foreach(list, i, rv)
+    {
         const char *text = json_string_value(json_object_get(rv, "body"));
         buf_reset(&b);
         if (i)
@@ -113,31 +117,60 @@ static int print_reviews(json_t *res)
     return 0;
 }
 
+/* review_list() pages through a listing's reviews (REVIEW_PAGE at a time, at
+ * most REVIEW_PAGES pages) and prints them, or with `json` prints
+ * {"reviews": [...]} holding all of them. */
 static int review_list(struct client *c, const char *ref, bool json)
 {
-    char owner[REF_MAX], slug[REF_MAX];
-    struct buf path;
-    json_t *res = NULL;
+    char owner[REF_MAX], slug[REF_MAX], num[32];
+    struct buf base, path;
+    json_t *all = json_array(), *page = NULL, *list, *out = NULL;
     int rc = cli_model_ref("review", ref, owner, slug, sizeof(owner));
 
-    if (rc)
-        return rc;
+    buf_init(&base, 4096);
     buf_init(&path, 4096);
-    rc = client_model_path(c, &path, owner, slug);
-    if (!rc && buf_adds(&path, "/reviews"))
+    if (!rc && !all)
         rc = cli_fail("review", "out of memory");
     if (!rc)
-        rc = client_query(c, &path, "limit", "100");
-    if (!rc)
-        rc = client_call(c, "GET", path.p, NULL, &res);
-    if (!rc) {
-        if (json)
-            client_print_json(res);
-        else
-            rc = print_reviews(res);
+        rc = client_model_path(c, &base, owner, slug);
+    if (!rc && buf_adds(&base, "/reviews"))
+        rc = cli_fail("review", "out of memory");
+    for (int n = 0; !rc && n < REVIEW_PAGES; n++) {
+        buf_reset(&path);
+        buf_add(&path, base.p, base.n);
+        snprintf(num, sizeof(num), "%d", REVIEW_PAGE);
+        rc = client_query(c, &path, "limit", num);
+        snprintf(num, sizeof(num), "%d", n * REVIEW_PAGE);
+        if (!rc)
+            rc = client_query(c, &path, "offset", num);
+        json_decref(page);
+        page = NULL;
+        if (!rc)
+            rc = client_call(c, "GET", path.p, NULL, &page);
+        if (rc)
+            break;
+        list = json_object_get(page, "reviews");
+        if (!json_is_array(list) || json_array_extend(all, list)) {
+            rc = cli_fail("review", "the node's answer has no list of reviews");
+            break;
+        }
+        if (json_array_size(list) < REVIEW_PAGE)
+            break;
     }
-    json_decref(res);
+    if (!rc) {
+        out = json_pack("{s:O}", "reviews", all);
+        if (!out)
+            rc = cli_fail("review", "out of memory");
+        else if (json)
+            client_print_json(out);
+        else
+            rc = print_reviews(out);
+    }
+    json_decref(out);
+    json_decref(page);
+    json_decref(all);
     buf_release(&path);
+    buf_release(&base);
     return rc;
 }
 

@@ -59,7 +59,8 @@ static int token_list(struct client *c, bool json)
     }
     table_init(&tab, ARRAY_SIZE(head), head, maxw);
     row_init(&row, ARRAY_SIZE(head));
-    json_array_foreach(tokens, i, t) {
+    json_array_foreach(tokens, i, t)
+    {
         client_fmt(&row.cell[0], json_object_get(t, "id"));
         client_fmt(&row.cell[1], json_object_get(t, "name"));
         client_fmt(&row.cell[2], json_object_get(t, "prefix"));
@@ -127,8 +128,8 @@ int cmd_token(int argc, char **argv)
     if (rc)
         return rc;
     if (a.npos != want)
-        return cli_bad_usage("token", a.npos > want ? "too many arguments"
-                                                    : "%s needs an argument", sub);
+        return cli_bad_usage("token", a.npos > want ? "too many arguments" : "%s needs an argument",
+                             sub);
     if (opts[O_JSON].set && !strcmp(sub, "revoke"))
         return cli_bad_usage("token", "token revoke takes no --json");
     rc = client_open(&c, "token", a.node);

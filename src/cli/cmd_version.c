@@ -112,7 +112,8 @@ static int print_version(const char *ref, json_t *v)
     printf("\n");
     table_init(&t, ARRAY_SIZE(head), head, maxw);
     row_init(&r, ARRAY_SIZE(head));
-    json_array_foreach(files, i, f) {
+    json_array_foreach(files, i, f)
+    {
         client_fmt(&r.cell[0], json_object_get(f, "name"));
         fmt_size(&r.cell[1], json_object_get(f, "size"));
         client_fmt(&r.cell[2], json_object_get(f, "cid"));
@@ -130,8 +131,8 @@ static int print_version(const char *ref, json_t *v)
 
 static int print_list(json_t *res)
 {
-    static const char *const head[] = {"VERSION", "STATE", "FILES", "CREATED", "PUBLISHED",
-                                       "CHANGELOG"};
+    static const char *const head[] = {"VERSION", "STATE",     "FILES",
+                                       "CREATED", "PUBLISHED", "CHANGELOG"};
     static const size_t maxw[] = {32, 0, 0, 0, 0, 50};
     json_t *list = json_object_get(res, "versions"), *v;
     struct table t;
@@ -145,7 +146,8 @@ static int print_list(json_t *res)
     }
     table_init(&t, ARRAY_SIZE(head), head, maxw);
     row_init(&r, ARRAY_SIZE(head));
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         client_fmt(&r.cell[0], json_object_get(v, "version"));
         client_fmt(&r.cell[1], json_object_get(v, "state"));
         buf_addf(&r.cell[2], "%zu", json_array_size(json_object_get(v, "files")));
@@ -237,8 +239,8 @@ static int version_show(struct client *c, struct cli_opt *o, struct cli_args *a,
     int rc;
 
     if (a->npos != 1)
-        return cli_bad_usage("version", a->npos ? "too many arguments"
-                                                : "OWNER/SLUG[@VERSION] is missing");
+        return cli_bad_usage("version",
+                             a->npos ? "too many arguments" : "OWNER/SLUG[@VERSION] is missing");
     if (str_copy(ref, a->pos[0], sizeof(ref)) >= sizeof(ref))
         return cli_bad_usage("version", "model reference is too long");
     at = strrchr(ref, '@');
@@ -312,8 +314,8 @@ int cmd_version(int argc, char **argv)
         if (!strcmp(sub, subs[i].name))
             break;
     if (i == ARRAY_SIZE(subs))
-        return cli_bad_usage("version",
-                             *sub ? "unknown subcommand \"%s\"" : "subcommand missing%s", sub);
+        return cli_bad_usage("version", *sub ? "unknown subcommand \"%s\"" : "subcommand missing%s",
+                             sub);
     rc = cli_parse("version", argc, argv, 2, o, O_COUNT, &a);
     if (rc)
         return rc;
