@@ -185,6 +185,12 @@ int base58_decode(struct buf *out, const char *s, size_t len)
 
     while (zeros < len && s[zeros] == '1')
         zeros++;
+    /* Decoding is quadratic in the length, so refuse input that cannot fit in
+     * `out` before doing the work: k digits after the leading '1's decode to at
+     * least (k-1)*log256(58) + 1 bytes, and log256(58) > 0.732. */
+    if (zeros > out->max - out->n ||
+        (len > zeros && (len - zeros - 1) * 732 / 1000 + 1 > out->max - out->n - zeros))
+        return AG_ETOOBIG;
     size = (len - zeros) * 733 / 1000 + 1;
     tmp = calloc(size, 1);
     if (!tmp)

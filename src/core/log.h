@@ -2,6 +2,8 @@
  *
  * One line per event: "2026-11-25T16:21:00.123Z level msg". Lines are written
  * with a single write(2), so lines from different threads never interleave.
+ * Control characters in a message (newlines, escapes) are written as '?', so
+ * outside data cannot forge lines; a message is cut at about 2 KB.
  * Never log a secret (passwords, tokens, keys): log ids and prefixes.
  */
 #ifndef AGORA_LOG_H

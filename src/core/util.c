@@ -29,13 +29,18 @@ int64_t time_mono_us(void)
 void time_iso8601_ms(char *out, size_t size, int64_t ms)
 {
     /* Floor division, so times before the epoch keep a 0..999 millisecond part. */
-    int64_t frac = ms % 1000;
+    int64_t sec = ms / 1000, frac = ms % 1000;
     time_t s;
     struct tm tm;
-    if (frac < 0)
+    if (frac < 0) {
         frac += 1000;
-    s = (time_t)((ms - frac) / 1000);
-    gmtime_r(&s, &tm);
+        sec--;
+    }
+    s = (time_t)sec;
+    if (!gmtime_r(&s, &tm)) {
+        str_copy(out, "", size);
+        return;
+    }
     snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
 }
@@ -44,7 +49,10 @@ void time_iso8601(char *out, size_t size, int64_t s)
 {
     time_t t = (time_t)s;
     struct tm tm;
-    gmtime_r(&t, &tm);
+    if (!gmtime_r(&t, &tm)) {
+        str_copy(out, "", size);
+        return;
+    }
     snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
@@ -58,11 +66,16 @@ void rand_token(char *out, size_t nbytes)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char b[64];
-    assert(nbytes <= sizeof(b));
-    rand_bytes(b, nbytes);
-    for (size_t i = 0; i < nbytes; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
+    /* In pieces of sizeof(b), so any length works (the assert that once
+     * guarded a fixed buffer vanishes under NDEBUG). */
+    for (size_t done = 0; done < nbytes;) {
+        size_t n = MIN(nbytes - done, sizeof(b));
+        rand_bytes(b, n);
+        for (size_t i = 0; i < n; i++) {
+            out[2 * (done + i)] = hex[b[i] >> 4];
+            out[2 * (done + i) + 1] = hex[b[i] & 15];
+        }
+        done += n;
     }
     out[2 * nbytes] = '\0';
     sodium_memzero(b, sizeof(b));
@@ -125,7 +138,10 @@ int parse_u64(const char *s, uint64_t *out)
 
 bool utf8_valid(const char *str, size_t len)
 {
-    const unsigned char *s = (const unsigned char *)str, *end = s + len;
+    const unsigned char *s = (const unsigned char *)str, *end;
+    if (!len)
+        return true; /* also when str is NULL: NULL + 0 is undefined in C */
+    end = s + len;
     while (s < end) {
         unsigned c = *s, need;
         uint32_t cp;

@@ -10,7 +10,8 @@
 int64_t time_now_ms(void);
 int64_t time_now(void);
 int64_t time_mono_us(void);
-/* Formats `ms` as "2026-11-25T16:21:00.123Z" / `s` as "2026-11-25T16:21:00Z". */
+/* Formats `ms` as "2026-11-25T16:21:00.123Z" / `s` as "2026-11-25T16:21:00Z",
+ * truncated to `size`; a time too far out for the calendar gives "". */
 void time_iso8601_ms(char *out, size_t size, int64_t ms);
 void time_iso8601(char *out, size_t size, int64_t s);
 

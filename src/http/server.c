@@ -15,10 +15,17 @@ struct request_ctx {
     struct http_req req;
     struct http_resp resp;
     int route;          /* index into routes, or a pseudo route */
-    int early_status;   /* answer without calling a handler: 404, 405, 413 */
+    int early_status;   /* answer without calling a handler: 400, 404, 405 */
     bool too_big;
+    bool has_body;      /* Content-Length > 0 or Transfer-Encoding announced */
+    bool answered;      /* a response has been queued */
+    uint64_t discarded; /* body bytes dropped after passing the cap */
     int64_t start_us;
 };
+
+/* How much of a body that has passed its cap is read and dropped (so the
+ * client can still read its 413) before the connection is cut instead. */
+#define HTTP_DISCARD_MAX ((uint64_t)1 << 20)
 
 static void error_body(struct http_resp *resp, int status, int code, const char *msg,
                        const char *request_id)
@@ -129,10 +136,13 @@ static struct request_ctx *request_begin(struct http_server *s, struct MHD_Conne
     buf_init(&ctx->req.body, cap);
     clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (clen) {
-        uint64_t n;
+        uint64_t n = 0;
         if (parse_u64(clen, &n) || n > cap)
             ctx->too_big = true;
+        ctx->has_body = ctx->too_big || n > 0;
     }
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        ctx->has_body = true;
     if (ctx->req.nquery < 0 && !ctx->early_status)
         ctx->early_status = 400;
     atomic_fetch_add(&s->inflight, 1);
@@ -229,8 +239,12 @@ static void dispatch(struct http_server *s, struct request_ctx *ctx)
     resp->status = 200;
     rc = ctx->req.route->fn(s->app, &ctx->req, resp);
     if (rc || resp->status < 100 || resp->status > 599) {
-        log_error("handler for %s failed: %s (id=%s)", ctx->req.route->pattern, ag_strerror(rc),
-                  ctx->req.request_id);
+        if (rc)
+            log_error("handler for %s failed: %s (id=%s)", ctx->req.route->pattern,
+                      ag_strerror(rc), ctx->req.request_id);
+        else
+            log_error("handler for %s set invalid status %d (id=%s)", ctx->req.route->pattern,
+                      resp->status, ctx->req.request_id);
         if (resp->fd >= 0)
             close(resp->fd);
         resp->fd = -1;
@@ -252,15 +266,40 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!ctx)
             return MHD_NO;
         *con_cls = ctx;
+        /* A request with a body that is already known to fail (a declared
+         * Content-Length over the cap; 404, 405, a bad query) is answered from
+         * its headers alone: no "100 Continue", no reading and discarding a
+         * body that could be gigabytes. MHD closes the connection after such
+         * an early answer, so a request without a body takes the usual path
+         * and its connection stays open. */
+        if (ctx->too_big || (ctx->early_status && ctx->has_body))
+            goto answer;
         return MHD_YES;
     }
-    if (*upload_data_size) {
-        if (!ctx->too_big && !ctx->early_status &&
-            buf_add(&ctx->req.body, upload_data, *upload_data_size))
-            ctx->too_big = true;
+    if (ctx->answered) {
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (*upload_data_size) {
+        if (ctx->too_big) {
+            /* A chunked body grew past the cap: drop the rest so the client
+             * can read its 413, but cut off one that keeps on sending. */
+            ctx->discarded += *upload_data_size;
+            if (ctx->discarded > HTTP_DISCARD_MAX) {
+                log_warn("http %s %s: body still coming %" PRIu64 " bytes past the %zu-byte cap; "
+                         "closing (id=%s)", ctx->req.method, ctx->req.path, ctx->discarded,
+                         ctx->req.body.max, ctx->req.request_id);
+                http__metrics_observe(s, ctx->route, 413, time_mono_us() - ctx->start_us);
+                return MHD_NO;
+            }
+        } else if (buf_add(&ctx->req.body, upload_data, *upload_data_size)) {
+            ctx->too_big = true;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+answer:
+    ctx->answered = true;
     dispatch(s, ctx);
     return request_finish(s, ctx);
 }
@@ -294,6 +333,20 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         atomic_fetch_add(&s->open_conns, 1);
     else
         atomic_fetch_sub(&s->open_conns, 1);
+}
+
+/* mhd_log() sends libmicrohttpd's own messages (malformed requests, bind
+ * failures) through our log, one line each, instead of raw to stderr. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+    UNUSED(cls);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_info("mhd: %s", msg);
 }
 
 /* Parses "HOST:PORT", "[V6]:PORT" or ":PORT" into a socket address. */
@@ -343,6 +396,8 @@ int http_server_start(const struct http_config *cfg, const struct http_route *ro
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     int rc;
 
+    if (!cfg->listen)
+        return ag_errf(e, AG_EINVAL, "listen", "no listen address given");
     if ((rc = parse_listen(cfg->listen, &ss, e)))
         return rc;
     if (ss.ss_family == AF_INET6)
@@ -370,7 +425,8 @@ int http_server_start(const struct http_config *cfg, const struct http_route *ro
         cfg->max_connections ? cfg->max_connections : 1024, MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->timeout_s ? cfg->timeout_s : 30, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped,
-        NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+        NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_END);
     if (!s->daemon) {
         pthread_mutex_destroy(&s->status_lock);
         free(s->stats);

@@ -75,7 +75,9 @@ int http__serve_static(struct http_server *s, struct http_req *req, struct http_
     if (snprintf(full, sizeof(full), "%s%s%s", s->cfg.static_dir, decoded,
                  str_ends(decoded, "/") ? "index.html" : "") >= (int)sizeof(full))
         return 0;
-    fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO dropped into the directory must not hang the worker;
+     * it is then refused as not a regular file. */
+    fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return 0;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
