@@ -50,6 +50,21 @@ static const struct cli_cmd commands[] = {
     {"review", cmd_review, "review a listing or read its reviews",
      "usage: agora review OWNER/SLUG --rating 1-5 [--text TEXT] [--json]\n"
      "       agora review list OWNER/SLUG [--json]"},
+    {"wallet", cmd_wallet, "manage keystore accounts, balances and signed messages",
+    "usage: agora wallet new [--keystore-dir DIR] [--passphrase-file FILE] [--scrypt-n N]\n"
+    "       agora wallet import [--key-file FILE] [--keystore-dir DIR] [--passphrase-file FILE]\n"
+    "                           [--scrypt-n N]\n"
+    "       agora wallet list [--keystore-dir DIR]\n"
+    "       agora wallet address [--keystore-dir DIR]\n"
+    "       agora wallet balance [ADDRESS] [--rpc URL] [--keystore-dir DIR]\n"
+    "       agora wallet sign-message [--from ADDRESS] [--keystore-dir DIR]\n"
+    "                                 [--passphrase-file FILE] MESSAGE\n"
+    "       agora wallet verify-message --address ADDRESS --signature SIG MESSAGE\n"
+    "Keystores are Web3 Secret Storage v3 files (scrypt, mode 0600) in DIR:\n"
+    "--keystore-dir, $AGORA_KEYSTORE_DIR or ~/.config/agora/keystore. The passphrase\n"
+    "comes from --passphrase-file, $AGORA_PASSPHRASE or a prompt. import reads a hex\n"
+    "private key from --key-file or stdin. The node is --rpc, $AGORA_ETH_RPC or\n"
+    "http://127.0.0.1:8545. sign-message prints an EIP-191 personal_sign signature."},
     {"profile", cmd_profile, "show or edit a profile",
      "usage: agora profile [USERNAME] [--json]\n"
      "       agora profile edit [--display-name N] [--bio B] [--link URL]... [--json]"},

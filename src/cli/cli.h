@@ -43,4 +43,7 @@ int cmd_like(int argc, char **argv);
 int cmd_review(int argc, char **argv);
 int cmd_profile(int argc, char **argv);
 
+/* Subsystems beside the market. */
+int cmd_wallet(int argc, char **argv);
+
 #endif
