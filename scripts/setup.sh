@@ -16,6 +16,8 @@ PKGS=(
   libonnx-testdata python3-onnx python3-numpy
   # tests, benchmarks and their reference peers
   python3 curl wrk nginx-light gunicorn python3-flask
+  # browser tests: Debian's chromium driven by playwright-core
+  chromium
 )
 # Node.js and npm: Debian's, unless the machine already has a Node.js with npm
 # (NodeSource's nodejs bundles npm and conflicts with Debian's npm package).

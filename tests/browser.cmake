@@ -1,0 +1,16 @@
+# Browser tests: playwright-core (npm) driving Debian's chromium against a
+# real `agora serve`; one CTest entry per tests/browser/test_*.mjs, named
+# browser.<name>. Screenshots land in tests/out/screenshots of the build.
+find_program(AGORA_NODE_FOR_TESTS node)
+if(AGORA_NODE_FOR_TESTS)
+  file(GLOB browser_tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/browser/test_*.mjs)
+  foreach(t ${browser_tests})
+    get_filename_component(name ${t} NAME_WE)
+    string(REGEX REPLACE "^test_" "" name ${name})
+    add_test(NAME browser.${name} COMMAND ${AGORA_NODE_FOR_TESTS} ${t})
+    set_tests_properties(browser.${name} PROPERTIES
+      ENVIRONMENT "AGORA_BIN=$<TARGET_FILE:agora>;AGORA_TEST_OUT=${CMAKE_BINARY_DIR}/tests/out/screenshots"
+      TIMEOUT 900
+      RESOURCE_LOCK chromium)
+  endforeach()
+endif()
