@@ -43,7 +43,9 @@ int cmd_like(int argc, char **argv);
 int cmd_review(int argc, char **argv);
 int cmd_profile(int argc, char **argv);
 
-/* Subsystems beside the market. */
+/* Subsystems beside the market; their usage texts live beside them. */
 int cmd_wallet(int argc, char **argv);
+int cmd_ipfs(int argc, char **argv);
+extern const char cmd_ipfs_usage[];
 
 #endif

@@ -1,0 +1,81 @@
+/* blockstore.h - blocks on disk, sharded like Kubo's flatfs (next-to-last/2).
+ *
+ * Layout: DIR/SHARDING holds "/repo/flatfs/shard/v1/next-to-last/2"; a block
+ * lives in DIR/XY/KEY.data where KEY is the RFC 4648 base32 (upper case, no
+ * padding) of the block's multihash, as Kubo keys its flatfs since 0.12, and
+ * XY the two characters before KEY's last one. Blocks are keyed by multihash
+ * alone, so the same bytes under a raw and a dag-pb CID are stored once.
+ * Identity CIDs are never stored: their bytes are in the CID.
+ *
+ * Writes go to a temporary file in the shard directory, are fsynced, renamed
+ * into place and the directory fsynced: a crash leaves either no block or the
+ * whole block (and at worst a ".tmp-*" file, which readers ignore). Reads
+ * verify the hash unless verification is turned off: a block that does not
+ * hash to its key is AG_ECORRUPT and its bytes are never returned.
+ *
+ * Errors are 0 or a negative AG_E* code with a message in the optional
+ * `struct ag_err *`: AG_ENOTFOUND (no such block), AG_ECORRUPT, AG_ETOOBIG
+ * (a block above BLOCKSTORE_MAX_BLOCK), AG_EIO (permissions, disk full and
+ * other system errors, with strerror in the message).
+ *
+ * Group commit: between blockstore_batch_begin() and blockstore_batch_commit()
+ * puts write their temporary files without an fsync each; the commit (also
+ * run automatically every BLOCKSTORE_BATCH_BLOCKS blocks or
+ * BLOCKSTORE_BATCH_BYTES bytes) makes them durable with one syncfs() (their
+ * write-back started at put time), renames them into place and syncs again. Until committed, staged blocks are not
+ * visible; a crash leaves only temporary files, never a torn block.
+ *
+ * Ownership: blockstore_open() returns a handle freed by blockstore_free()
+ * (which aborts an open batch). Outside a batch a handle may be used from
+ * several threads at once; a batch belongs to one thread. Several processes
+ * may share one directory.
+ */
+#ifndef AGORA_IPFS_BLOCKSTORE_H
+#define AGORA_IPFS_BLOCKSTORE_H
+
+#include "ipfs/cid.h"
+
+#define BLOCKSTORE_MAX_BLOCK ((size_t)4 << 20)
+#define BLOCKSTORE_BATCH_BLOCKS 512
+#define BLOCKSTORE_BATCH_BYTES ((size_t)128 << 20)
+
+struct blockstore;
+
+/* blockstore_open() opens (creating if needed, mode 0755) the store in `dir`. */
+int blockstore_open(struct blockstore **out, const char *dir, struct ag_err *e);
+void blockstore_free(struct blockstore *bs);
+/* blockstore_set_verify() turns hash checking on read on (the default) or off. */
+void blockstore_set_verify(struct blockstore *bs, bool on);
+/* blockstore_set_sync() turns fsync on (the default) or off (tests, --only-hash-like scratch stores). */
+void blockstore_set_sync(struct blockstore *bs, bool on);
+const char *blockstore_dir(const struct blockstore *bs);
+
+/* blockstore_put() stores `data` under `cid`. The caller vouches that the
+ * data hashes to the CID (use cid_verify() for bytes from outside). A block
+ * already present is left as it is. */
+int blockstore_put(struct blockstore *bs, const struct cid *cid, const void *data,
+                   size_t len, struct ag_err *e);
+/* blockstore_batch_begin() starts staging puts (AG_ECONFLICT if one is open). */
+int blockstore_batch_begin(struct blockstore *bs, struct ag_err *e);
+/* blockstore_batch_commit() makes every staged block durable and visible and
+ * ends the batch; on failure the staged blocks are removed. */
+int blockstore_batch_commit(struct blockstore *bs, struct ag_err *e);
+/* blockstore_batch_abort() removes the staged blocks and ends the batch. */
+void blockstore_batch_abort(struct blockstore *bs);
+
+/* blockstore_get() appends the block to `out` (left unchanged on failure). */
+int blockstore_get(struct blockstore *bs, const struct cid *cid, struct buf *out,
+                   struct ag_err *e);
+/* blockstore_has() returns 1 if present, 0 if not, or a negative AG_E* code. */
+int blockstore_has(struct blockstore *bs, const struct cid *cid, struct ag_err *e);
+/* blockstore_delete() removes a block; AG_ENOTFOUND if it was not there. */
+int blockstore_delete(struct blockstore *bs, const struct cid *cid, struct ag_err *e);
+/* blockstore_iterate() calls fn for every stored block, as a CIDv1 raw CID of
+ * its multihash (the store does not know codecs); a non-zero return from fn
+ * stops the walk and is returned. Files that are not blocks are skipped. */
+int blockstore_iterate(struct blockstore *bs, int (*fn)(void *ctx, const struct cid *cid),
+                       void *ctx, struct ag_err *e);
+/* blockstore_path() writes the block's file path into `out`; AG_ETOOBIG if it does not fit. */
+int blockstore_path(const struct blockstore *bs, const struct cid *cid, char *out, size_t size);
+
+#endif

@@ -1,0 +1,300 @@
+/* exporter.c - byte-range reads of UnixFS files and depth-first DAG walks. */
+#include "core/common.h"
+
+#include "core/util.h"
+#include "ipfs/dagpb.h"
+#include "ipfs/exporter.h"
+
+struct range {
+    struct blockstore *bs;
+    uint64_t from, to;     /* wanted bytes [from, to) of the file */
+    ipfs_sink_fn sink;
+    void *ctx;
+    struct ag_err *e;
+};
+
+/* Sends the part of [start, start+n) that lies in the range. */
+static int emit(struct range *r, uint64_t start, const uint8_t *p, size_t n)
+{
+    uint64_t a = MAX(start, r->from), b = MIN(start + n, r->to);
+
+    if (a >= b)
+        return 0;
+    return r->sink(r->ctx, p + (a - start), (size_t)(b - a));
+}
+
+static char *cid_str(const struct cid *c, char *s, size_t size)
+{
+    if (cid_format(c, s, size))
+        str_copy(s, "(unprintable CID)", size);
+    return s;
+}
+
+/* Checks a file node's sizes: blocksizes match the links, their sum does not
+ * overflow and equals filesize when present. Sets *size to the file size. */
+static bool sizes_ok(const struct unixfs *u, size_t nlinks, uint64_t *size)
+{
+    uint64_t s = u->data_len;
+
+    if (u->nblocksizes != nlinks)
+        return false;
+    for (size_t i = 0; i < u->nblocksizes; i++) {
+        if (u->blocksizes[i] > UINT64_MAX - s)
+            return false;
+        s += u->blocksizes[i];
+    }
+    if (u->has_filesize && u->filesize != s)
+        return false;
+    *size = s;
+    return true;
+}
+
+/* Reads the file node `c` whose bytes start at file offset `start` and which
+ * its parent says holds `expect` bytes (UINT64_MAX at the root). */
+static int walk_range(struct range *r, const struct cid *c, uint64_t start, uint64_t expect,
+                      int depth)
+{
+    struct buf b;
+    struct pb_node n;
+    struct unixfs u;
+    char name[CID_MAX_STR];
+    uint64_t pos, fsize;
+    int rc;
+
+    memset(&n, 0, sizeof(n));
+    memset(&u, 0, sizeof(u));
+    buf_init(&b, BLOCKSTORE_MAX_BLOCK);
+    if (depth > EXPORTER_MAX_DEPTH) {
+        rc = ag_errf(r->e, AG_ECORRUPT, "cid", "DAG deeper than %d levels", EXPORTER_MAX_DEPTH);
+        goto out;
+    }
+    rc = blockstore_get(r->bs, c, &b, r->e);
+    if (rc)
+        goto out;
+    if (c->codec == MC_RAW) {
+        if (expect != UINT64_MAX && b.n != expect) {
+            rc = ag_errf(r->e, AG_ECORRUPT, "cid", "leaf %s holds %zu bytes, its parent says %"
+                         PRIu64, cid_str(c, name, sizeof(name)), b.n, expect);
+            goto out;
+        }
+        rc = emit(r, start, (const uint8_t *)b.p, b.n);
+        goto out;
+    }
+    if (c->codec != MC_DAG_PB) {
+        rc = ag_errf(r->e, AG_EUNPROCESSABLE, "cid", "%s is neither dag-pb nor raw",
+                     cid_str(c, name, sizeof(name)));
+        goto out;
+    }
+    rc = pb_node_decode(&n, (const uint8_t *)b.p, b.n, r->e);
+    if (!rc)
+        rc = n.has_data ? unixfs_decode(&u, n.data, n.data_len, r->e)
+                        : ag_errf(r->e, AG_EINVAL, "unixfs", "dag-pb node without Data");
+    if (rc) {
+        char why[sizeof(r->e->msg)];
+        str_copy(why, r->e ? r->e->msg : "bad node", sizeof(why));
+        rc = ag_errf(r->e, AG_ECORRUPT, "cid", "%s is not a valid UnixFS node: %s",
+                     cid_str(c, name, sizeof(name)), why);
+        goto out;
+    }
+    if (u.type != UNIXFS_FILE && u.type != UNIXFS_RAW) {
+        rc = ag_errf(r->e, AG_EUNPROCESSABLE, "cid", "%s is a UnixFS %s, not a file",
+                     cid_str(c, name, sizeof(name)),
+                     u.type == UNIXFS_DIRECTORY || u.type == UNIXFS_HAMT_SHARD ? "directory"
+                                                                             : "non-file");
+        goto out;
+    }
+    if (!sizes_ok(&u, n.nlinks, &fsize) || (expect != UINT64_MAX && fsize != expect)) {
+        rc = ag_errf(r->e, AG_ECORRUPT, "cid", "%s: links, blocksizes and sizes disagree",
+                     cid_str(c, name, sizeof(name)));
+        goto out;
+    }
+    rc = emit(r, start, u.data, u.data_len);
+    pos = start + u.data_len;
+    for (size_t i = 0; !rc && i < n.nlinks && pos < r->to; i++) {
+        uint64_t sz = u.blocksizes[i];
+        if (pos + sz > r->from)
+            rc = walk_range(r, &n.links[i].cid, pos, sz, depth + 1);
+        pos += sz;
+    }
+out:
+    unixfs_release(&u);
+    pb_node_release(&n);
+    buf_release(&b);
+    return rc;
+}
+
+int exporter_size(struct blockstore *bs, const struct cid *root, uint64_t *size,
+                  struct ag_err *e)
+{
+    struct buf b;
+    struct pb_node n;
+    struct unixfs u;
+    int rc;
+
+    memset(&n, 0, sizeof(n));
+    memset(&u, 0, sizeof(u));
+    buf_init(&b, BLOCKSTORE_MAX_BLOCK);
+    rc = blockstore_get(bs, root, &b, e);
+    if (rc)
+        goto out;
+    if (root->codec == MC_RAW) {
+        *size = b.n;
+        goto out;
+    }
+    if (root->codec != MC_DAG_PB) {
+        rc = ag_errf(e, AG_EUNPROCESSABLE, "cid", "root is neither dag-pb nor raw");
+        goto out;
+    }
+    rc = pb_node_decode(&n, (const uint8_t *)b.p, b.n, e);
+    if (!rc)
+        rc = n.has_data ? unixfs_decode(&u, n.data, n.data_len, e)
+                        : ag_errf(e, AG_EINVAL, "unixfs", "dag-pb node without Data");
+    if (rc) {
+        rc = ag_errf(e, AG_ECORRUPT, "cid", "root is not a valid UnixFS node");
+        goto out;
+    }
+    if (u.type != UNIXFS_FILE && u.type != UNIXFS_RAW) {
+        rc = ag_errf(e, AG_EUNPROCESSABLE, "cid", "root is not a UnixFS file");
+        goto out;
+    }
+    if (!sizes_ok(&u, n.nlinks, size))
+        rc = ag_errf(e, AG_ECORRUPT, "cid", "root: links, blocksizes and filesize disagree");
+out:
+    unixfs_release(&u);
+    pb_node_release(&n);
+    buf_release(&b);
+    return rc;
+}
+
+int exporter_read(struct blockstore *bs, const struct cid *root, uint64_t offset,
+                  uint64_t length, ipfs_sink_fn sink, void *ctx, struct ag_err *e)
+{
+    struct range r = {bs, offset, 0, sink, ctx, e};
+    uint64_t size;
+    int rc = exporter_size(bs, root, &size, e);
+
+    if (rc)
+        return rc;
+    if (offset > size)
+        return ag_errf(e, AG_EINVAL, "offset", "offset %" PRIu64 " is past the end (%" PRIu64
+                       " bytes)", offset, size);
+    r.to = length > size - offset ? size : offset + length;
+    if (r.to == r.from)
+        return 0;
+    return walk_range(&r, root, 0, UINT64_MAX, 0);
+}
+
+/* A set of visited CIDs, open addressing. Entries keep digests of up to 32
+ * bytes; identity CIDs with longer digests are not tracked (they cost
+ * nothing to emit again). */
+struct seen_entry {
+    uint64_t codec, mh_code;
+    uint8_t used, version, dlen;
+    uint8_t d[32];
+};
+
+struct seen {
+    struct seen_entry *v;
+    size_t n, cap;
+};
+
+#define SEEN_MAX ((size_t)1 << 22)
+
+static uint64_t seen_hash(const struct seen_entry *k)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (size_t i = 0; i < k->dlen; i++)
+        h = (h ^ k->d[i]) * 1099511628211ull;
+    return h ^ k->codec ^ k->mh_code << 17 ^ k->version;
+}
+
+static bool seen_same(const struct seen_entry *a, const struct seen_entry *b)
+{
+    return a->codec == b->codec && a->mh_code == b->mh_code && a->version == b->version &&
+           a->dlen == b->dlen && !memcmp(a->d, b->d, a->dlen);
+}
+
+/* Stores `k` in a table with room; 1 if new, 0 if there. */
+static int seen_insert(struct seen *s, const struct seen_entry *k)
+{
+    size_t i;
+
+    for (i = seen_hash(k) & (s->cap - 1); s->v[i].used; i = (i + 1) & (s->cap - 1))
+        if (seen_same(&s->v[i], k))
+            return 0;
+    s->v[i] = *k;
+    s->n++;
+    return 1;
+}
+
+/* Returns 1 if newly added (or untracked), 0 if present, or AG_ENOMEM/AG_ETOOBIG. */
+static int seen_add(struct seen *s, const struct cid *c)
+{
+    struct seen_entry k;
+
+    if (c->digest_len > sizeof(k.d))
+        return 1;
+    memset(&k, 0, sizeof(k));
+    k.used = 1;
+    k.version = c->version;
+    k.codec = c->codec;
+    k.mh_code = c->mh_code;
+    k.dlen = (uint8_t)c->digest_len;
+    memcpy(k.d, c->digest, c->digest_len);
+    if (s->n * 2 >= s->cap) {
+        struct seen t = {NULL, 0, s->cap ? s->cap * 2 : 256};
+        if (t.cap > SEEN_MAX)
+            return AG_ETOOBIG;
+        t.v = calloc(t.cap, sizeof(*t.v));
+        if (!t.v)
+            return AG_ENOMEM;
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->v[i].used)
+                seen_insert(&t, &s->v[i]);
+        free(s->v);
+        *s = t;
+    }
+    return seen_insert(s, &k);
+}
+
+static int walk_dfs(struct blockstore *bs, const struct cid *c, ipfs_block_fn fn, void *ctx,
+                    struct seen *s, int depth, struct ag_err *e)
+{
+    struct buf b;
+    struct pb_node n;
+    int rc;
+
+    memset(&n, 0, sizeof(n));
+    buf_init(&b, BLOCKSTORE_MAX_BLOCK);
+    if (depth > EXPORTER_MAX_DEPTH)
+        return ag_errf(e, AG_ECORRUPT, "cid", "DAG deeper than %d levels", EXPORTER_MAX_DEPTH);
+    rc = seen_add(s, c);
+    if (rc <= 0) {
+        if (rc)
+            rc = ag_errf(e, rc, "cid", "DAG has too many blocks to walk");
+        goto out;
+    }
+    rc = blockstore_get(bs, c, &b, e);
+    if (!rc)
+        rc = fn(ctx, c, (const uint8_t *)b.p, b.n);
+    if (rc || c->codec != MC_DAG_PB)
+        goto out;
+    rc = pb_node_decode(&n, (const uint8_t *)b.p, b.n, e);
+    for (size_t i = 0; !rc && i < n.nlinks; i++)
+        rc = walk_dfs(bs, &n.links[i].cid, fn, ctx, s, depth + 1, e);
+out:
+    pb_node_release(&n);
+    buf_release(&b);
+    return rc;
+}
+
+int dag_walk(struct blockstore *bs, const struct cid *root, ipfs_block_fn fn, void *ctx,
+             struct ag_err *e)
+{
+    struct seen s = {NULL, 0, 0};
+    int rc = walk_dfs(bs, root, fn, ctx, &s, 0, e);
+
+    free(s.v);
+    return rc;
+}

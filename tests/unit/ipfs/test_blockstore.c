@@ -1,0 +1,255 @@
+/* test_blockstore.c - the on-disk blockstore: layout, atomic writes, corruption, errors. */
+#include "test.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "ipfs/blockstore.h"
+
+static int count_cb(void *ctx, const struct cid *c)
+{
+    UNUSED(c);
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* Counts files under dir whose names start with `prefix`, one level of subdirectories deep. */
+static int count_files(const char *dir, const char *prefix)
+{
+    char p[PATH_MAX];
+    DIR *d = opendir(dir), *s;
+    struct dirent *e, *f;
+    int n = 0;
+
+    ASSERT(d != NULL);
+    while ((e = readdir(d))) {
+        if (!strncmp(e->d_name, prefix, strlen(prefix)))
+            n++;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if ((s = opendir(p))) {
+            while ((f = readdir(s)))
+                n += !strncmp(f->d_name, prefix, strlen(prefix));
+            closedir(s);
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+TEST(blockstore_put_get_kubo_layout)
+{
+    const char *dir = test_tmpdir();
+    struct blockstore *bs;
+    struct cid c, v0;
+    struct buf b, sh;
+    char path[PATH_MAX], want[PATH_MAX];
+    int n = 0;
+
+    ASSERT_OK(blockstore_open(&bs, dir, NULL));
+    cid_hash(&c, 1, MC_RAW, "hello world\n", 12);
+    ASSERT_EQ(blockstore_has(bs, &c, NULL), 0);
+    ASSERT_OK(blockstore_put(bs, &c, "hello world\n", 12, NULL));
+    ASSERT_OK(blockstore_put(bs, &c, "hello world\n", 12, NULL)); /* idempotent */
+    ASSERT_EQ(blockstore_has(bs, &c, NULL), 1);
+    /* Kubo's flatfs key: base32 upper of the multihash, next-to-last/2 shard. */
+    ASSERT_OK(blockstore_path(bs, &c, path, sizeof(path)));
+    snprintf(want, sizeof(want), "%s/%s", dir,
+             "IR/CIQKSSEQJ4XQ6R43R6AZO2KLGAMEWDJO2HA42KQ6YD5YLUUZUGJKIRY.data");
+    ASSERT_STR_EQ(path, want);
+    buf_init(&sh, 4096);
+    snprintf(path, sizeof(path), "%s/SHARDING", dir);
+    ASSERT_OK(buf_read_file(&sh, path));
+    ASSERT_STR_EQ(sh.p, "/repo/flatfs/shard/v1/next-to-last/2\n");
+    buf_release(&sh);
+    buf_init(&b, 1 << 20);
+    ASSERT_OK(blockstore_get(bs, &c, &b, NULL));
+    ASSERT_EQ(b.n, 12);
+    ASSERT(!memcmp(b.p, "hello world\n", 12));
+    /* Same multihash under another CID version/codec: the same block. */
+    cid_hash(&v0, 0, MC_DAG_PB, "hello world\n", 12);
+    ASSERT_EQ(blockstore_has(bs, &v0, NULL), 1);
+    ASSERT_OK(blockstore_iterate(bs, count_cb, &n, NULL));
+    ASSERT_EQ(n, 1);
+    ASSERT_EQ(count_files(dir, ".tmp-"), 0);
+    ASSERT_OK(blockstore_delete(bs, &c, NULL));
+    ASSERT_EQ(blockstore_delete(bs, &c, NULL), AG_ENOTFOUND);
+    buf_reset(&b);
+    ASSERT_EQ(blockstore_get(bs, &c, &b, NULL), AG_ENOTFOUND);
+    buf_release(&b);
+    blockstore_free(bs);
+    /* Reopening keeps the layout. */
+    ASSERT_OK(blockstore_open(&bs, dir, NULL));
+    blockstore_free(bs);
+}
+
+TEST(blockstore_flipped_byte_is_corrupt)
+{
+    const char *dir = test_tmpdir();
+    struct blockstore *bs;
+    struct ag_err e = {0};
+    struct cid c;
+    struct buf b;
+    char path[PATH_MAX];
+    uint8_t data[1000];
+    FILE *f;
+    int n = 0;
+
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)i;
+    ASSERT_OK(blockstore_open(&bs, dir, NULL));
+    cid_hash(&c, 1, MC_RAW, data, sizeof(data));
+    ASSERT_OK(blockstore_put(bs, &c, data, sizeof(data), NULL));
+    ASSERT_OK(blockstore_path(bs, &c, path, sizeof(path)));
+    f = fopen(path, "r+b");
+    ASSERT(f != NULL);
+    fseek(f, 500, SEEK_SET);
+    fputc(data[500] ^ 0x40, f);
+    fclose(f);
+    buf_init(&b, 1 << 20);
+    ASSERT_OK(buf_add(&b, "keep", 4));
+    ASSERT_EQ(blockstore_get(bs, &c, &b, &e), AG_ECORRUPT);
+    ASSERT(strstr(e.msg, "corrupt") != NULL);
+    ASSERT_EQ(b.n, 4); /* nothing of the corrupt block handed out */
+    ASSERT_STR_EQ(b.p, "keep");
+    /* With verification off the bytes come back as they are on disk. */
+    blockstore_set_verify(bs, false);
+    buf_reset(&b);
+    ASSERT_OK(blockstore_get(bs, &c, &b, NULL));
+    ASSERT_EQ(b.n, sizeof(data));
+    /* A stray temp file and junk names are not blocks. */
+    snprintf(path, sizeof(path), "%s/.tmp-0123", dir);
+    f = fopen(path, "w");
+    fclose(f);
+    ASSERT_OK(blockstore_iterate(bs, count_cb, &n, NULL));
+    ASSERT_EQ(n, 1);
+    buf_release(&b);
+    blockstore_free(bs);
+}
+
+TEST(blockstore_identity_and_limits)
+{
+    struct blockstore *bs;
+    struct cid c;
+    struct buf b;
+    static uint8_t big[BLOCKSTORE_MAX_BLOCK + 1];
+
+    ASSERT_OK(blockstore_open(&bs, test_tmpdir(), NULL));
+    ASSERT_OK(cid_parse(&c, "bafkqaaa", NULL));
+    ASSERT_EQ(blockstore_has(bs, &c, NULL), 1);
+    buf_init(&b, 1024);
+    ASSERT_OK(blockstore_get(bs, &c, &b, NULL));
+    ASSERT_EQ(b.n, 0);
+    cid_hash(&c, 1, MC_RAW, big, sizeof(big));
+    ASSERT_EQ(blockstore_put(bs, &c, big, sizeof(big), NULL), AG_ETOOBIG);
+    buf_release(&b);
+    blockstore_free(bs);
+}
+
+TEST(blockstore_bad_directory)
+{
+    char path[PATH_MAX];
+    struct blockstore *bs = NULL;
+    struct ag_err e = {0};
+    FILE *f;
+
+    /* A regular file where the directory should be. */
+    snprintf(path, sizeof(path), "%s/file", test_tmpdir());
+    f = fopen(path, "w");
+    fclose(f);
+    ASSERT_EQ(blockstore_open(&bs, path, &e), AG_EIO);
+    ASSERT(e.msg[0]);
+    ASSERT(bs == NULL);
+    /* A foreign sharding scheme is refused, not overwritten. */
+    snprintf(path, sizeof(path), "%s/SHARDING", test_tmpdir());
+    f = fopen(path, "w");
+    fputs("/repo/flatfs/shard/v1/prefix/2\n", f);
+    fclose(f);
+    ASSERT_EQ(blockstore_open(&bs, test_tmpdir(), &e), AG_EUNPROCESSABLE);
+}
+
+TEST(blockstore_permission_denied)
+{
+    /* Root ignores file modes, so the check runs in a child that drops to
+     * nobody; as another user it runs directly. */
+    const char *dir = test_tmpdir();
+    char sub[PATH_MAX];
+    struct blockstore *bs;
+    struct cid c;
+    pid_t pid;
+    int st;
+
+    ASSERT_OK(blockstore_open(&bs, dir, NULL));
+    cid_hash(&c, 1, MC_RAW, "x", 1);
+    ASSERT_OK(blockstore_put(bs, &c, "x", 1, NULL));
+    blockstore_free(bs);
+    ASSERT_EQ(chmod(dir, 0555), 0);
+    snprintf(sub, sizeof(sub), "%s/sub", dir);
+    pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        struct ag_err e = {0};
+        struct cid d;
+        int code = 0;
+        if (geteuid() == 0 && (setgid(65534) || setuid(65534)))
+            _exit(10);
+        if (blockstore_open(&bs, dir, &e) != 0)
+            _exit(11);
+        cid_hash(&d, 1, MC_RAW, "y", 1);
+        /* A new shard directory cannot be made: a clean AG_EIO naming the cause. */
+        if (blockstore_put(bs, &d, "y", 1, &e) != AG_EIO || !strstr(e.msg, "ermission"))
+            code = 12;
+        if (blockstore_open(&bs, sub, &e) != AG_EIO)
+            code = 13;
+        _exit(code);
+    }
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    chmod(dir, 0755);
+    ASSERT(WIFEXITED(st));
+    ASSERT_EQ(WEXITSTATUS(st), 0);
+    ASSERT_EQ(count_files(dir, ".tmp-"), 0);
+}
+
+TEST(blockstore_batch_commit_and_abort)
+{
+    const char *dir = test_tmpdir();
+    struct blockstore *bs;
+    struct cid c[600];
+    struct buf b;
+    uint32_t v;
+    int n = 0;
+
+    ASSERT_OK(blockstore_open(&bs, dir, NULL));
+    buf_init(&b, 1024);
+    ASSERT_OK(blockstore_batch_begin(bs, NULL));
+    ASSERT_EQ(blockstore_batch_begin(bs, NULL), AG_ECONFLICT);
+    /* More than BLOCKSTORE_BATCH_BLOCKS puts: one automatic commit on the way. */
+    for (v = 0; v < ARRAY_SIZE(c); v++) {
+        cid_hash(&c[v], 1, MC_RAW, &v, sizeof(v));
+        ASSERT_OK(blockstore_put(bs, &c[v], &v, sizeof(v), NULL));
+    }
+    ASSERT_EQ(blockstore_has(bs, &c[0], NULL), 1);                 /* committed automatically */
+    ASSERT_EQ(blockstore_has(bs, &c[ARRAY_SIZE(c) - 1], NULL), 0); /* still staged */
+    ASSERT(count_files(dir, ".tmp-") > 0);
+    ASSERT_OK(blockstore_batch_commit(bs, NULL));
+    ASSERT_EQ(count_files(dir, ".tmp-"), 0);
+    ASSERT_OK(blockstore_iterate(bs, count_cb, &n, NULL));
+    ASSERT_EQ(n, (int)ARRAY_SIZE(c));
+    ASSERT_OK(blockstore_get(bs, &c[599], &b, NULL));
+    ASSERT_EQ(b.n, sizeof(v));
+    /* An aborted batch leaves nothing behind. */
+    ASSERT_OK(blockstore_batch_begin(bs, NULL));
+    v = 1000000;
+    cid_hash(&c[0], 1, MC_RAW, &v, sizeof(v));
+    ASSERT_OK(blockstore_put(bs, &c[0], &v, sizeof(v), NULL));
+    blockstore_batch_abort(bs);
+    ASSERT_EQ(blockstore_has(bs, &c[0], NULL), 0);
+    ASSERT_EQ(count_files(dir, ".tmp-"), 0);
+    ASSERT_EQ(blockstore_batch_commit(bs, NULL), AG_ECONFLICT);
+    buf_release(&b);
+    blockstore_free(bs);
+}
