@@ -1,0 +1,135 @@
+// deploy.test.mjs - contracts/build.mjs artifacts and contracts/deploy.mjs run as a CLI against a real anvil.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Contract, isAddress } from 'ethers';
+import { startAnvil, artifacts, ROOT, tempDir, devWallet, freePort } from './lib.mjs';
+
+const KEY0 = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'; // anvil dev account 0
+const OURS = ['AgoraToken', 'ModelRegistry', 'Marketplace', 'ArbitrationPanel', 'IArbitrable', 'IArbitrator'];
+let chain, tmp;
+
+before(async () => {
+  artifacts();
+  chain = await startAnvil();
+  tmp = tempDir('agora-deploy-');
+});
+after(() => { chain?.stop(); tmp?.remove(); });
+
+const node = (script, args, env = {}) => spawnSync(process.execPath, [join(ROOT, script), ...args], {
+  encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env },
+});
+
+test('build.mjs wrote one artifact per contract with ABI, bytecode and NatSpec', () => {
+  const dir = artifacts();
+  const info = JSON.parse(readFileSync(join(dir, 'build-info.json'), 'utf8'));
+  assert.match(info.solcVersion, /^0\.8\.28\+/);
+  assert.deepEqual([...info.contracts].sort(), [...OURS].sort());
+  for (const name of OURS) {
+    const a = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8'));
+    assert.equal(a.contractName, name);
+    assert.ok(Array.isArray(a.abi) && a.abi.length > 0, `${name} ABI`);
+    if (name.startsWith('I')) continue;
+    assert.match(a.bytecode, /^0x[0-9a-f]{200,}$/, `${name} bytecode`);
+    const size = (a.deployedBytecode.length - 2) / 2;
+    assert.ok(size > 0 && size <= 24576, `${name} runtime size ${size} within EIP-170`);
+    // NatSpec on every external function declared in our own source
+    const src = readFileSync(join(ROOT, a.sourceName), 'utf8');
+    for (const f of a.abi.filter((x) => x.type === 'function')) {
+      const declared = new RegExp(`function ${f.name}\\(|public[a-z ]* ${f.name}\\b`).test(src);
+      if (!declared) continue;
+      const sig = `${f.name}(${f.inputs.map((i) => (i.type.startsWith('tuple') ? `(${i.components.map((c) => c.type).join(',')})${i.type.slice(5)}` : i.type)).join(',')})`;
+      const doc = a.userdoc?.methods?.[sig]?.notice || a.devdoc?.methods?.[sig] || a.devdoc?.stateVariables?.[f.name];
+      assert.ok(doc, `${name}.${sig} has NatSpec`);
+    }
+  }
+  const market = JSON.parse(readFileSync(join(dir, 'Marketplace.json'), 'utf8'));
+  const ev = market.abi.find((x) => x.type === 'event' && x.name === 'LicensePurchased');
+  assert.deepEqual(ev.inputs.filter((i) => i.indexed).map((i) => i.name), ['modelId', 'buyer']);
+});
+
+test('build.mjs is incremental and rejects bad usage', () => {
+  const dir = artifacts();
+  const before = statSync(join(dir, 'Marketplace.json')).mtimeMs;
+  const r = node('contracts/build.mjs', ['--out', dir]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /up to date/);
+  assert.equal(statSync(join(dir, 'Marketplace.json')).mtimeMs, before, 'nothing rewritten');
+  const u = node('contracts/build.mjs', []);
+  assert.equal(u.status, 2);
+  assert.match(u.stderr, /--out is required/);
+  assert.equal(node('contracts/build.mjs', ['--out', dir, '--bogus']).status, 2);
+});
+
+test('deploy.mjs deploys, wires and writes the manifest and ABI files', async () => {
+  const out = join(tmp.path, 'a', 'deployment.json');
+  const r = node('contracts/deploy.mjs', ['--rpc', chain.url, '--artifacts', artifacts(), '--out', out,
+    '--fee-bps', '300', '--royalty-bps', '700', '--dispute-window', '3600', '--initial-supply', '42.5'],
+  { AGORA_DEPLOYER_KEY: KEY0 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), out);
+  const m = JSON.parse(readFileSync(out, 'utf8'));
+  assert.equal(m.chainId, 31337);
+  assert.ok(Number.isInteger(m.block) && m.block >= 1);
+  assert.equal(m.deployer, devWallet(chain.provider, 0).address);
+  assert.deepEqual(Object.keys(m.contracts).sort(), ['AgoraToken', 'Marketplace', 'ModelRegistry']);
+  const c = {};
+  for (const [name, d] of Object.entries(m.contracts)) {
+    assert.ok(isAddress(d.address), `${name} address`);
+    assert.equal(d.abi, `abi/${name}.json`);
+    assert.ok(d.block >= m.block, `${name} deployed at or after the manifest block`);
+    const abi = JSON.parse(readFileSync(join(tmp.path, 'a', d.abi), 'utf8'));
+    assert.ok(Array.isArray(abi));
+    assert.notEqual(await chain.provider.getCode(d.address), '0x', `${name} has code`);
+    c[name] = new Contract(d.address, abi, chain.provider);
+  }
+  assert.equal(await c.Marketplace.token(), m.contracts.AgoraToken.address);
+  assert.equal(await c.Marketplace.registry(), m.contracts.ModelRegistry.address);
+  assert.equal(await c.Marketplace.feeBps(), 300n);
+  assert.equal(await c.Marketplace.royaltyBps(), 700n);
+  assert.equal(await c.Marketplace.disputeWindow(), 3600n);
+  assert.deepEqual(m.params, { feeBps: 300, royaltyBps: 700, disputeWindow: 3600, faucet: true });
+  for (const role of ['governance', 'treasury', 'pricingSigner', 'arbitrator']) assert.equal(m.roles[role], m.deployer, role);
+  assert.equal(await c.AgoraToken.totalSupply(), 42_500000000000000000n);
+  assert.equal(await c.AgoraToken.faucetEnabled(), true);
+});
+
+test('deploy.mjs with an arbitration panel, a separate governance, and its failures', async () => {
+  const out = join(tmp.path, 'b', 'deployment.json');
+  const gov = devWallet(chain.provider, 9).address;
+  const r = node('contracts/deploy.mjs', ['--rpc', chain.url, '--key', KEY0, '--artifacts', artifacts(), '--out', out,
+    '--arbitrator', 'panel', '--governance', gov, '--faucet', 'off', '--pricing-signer', devWallet(chain.provider, 8).address]);
+  assert.equal(r.status, 0, r.stderr);
+  const m = JSON.parse(readFileSync(out, 'utf8'));
+  assert.ok(m.contracts.ArbitrationPanel);
+  assert.equal(m.roles.arbitrator, m.contracts.ArbitrationPanel.address);
+  assert.equal(m.roles.pendingGovernance, gov);
+  assert.equal(m.roles.pricingSigner, devWallet(chain.provider, 8).address);
+  assert.equal(m.params.faucet, false);
+  assert.ok(existsSync(join(tmp.path, 'b', 'abi', 'ArbitrationPanel.json')));
+
+  const bad = (args, env = {}) => node('contracts/deploy.mjs', ['--artifacts', artifacts(), '--out', join(tmp.path, 'x.json'), ...args], env);
+  let e = bad(['--rpc', chain.url], { AGORA_DEPLOYER_KEY: '' });
+  assert.equal(e.status, 2);
+  assert.match(e.stderr, /no deployer key/);
+  e = bad(['--rpc', chain.url, '--key', 'nothex']);
+  assert.equal(e.status, 2);
+  e = bad(['--rpc', chain.url, '--key', KEY0, '--fee-bps', '-1']);
+  assert.equal(e.status, 2);
+  e = bad(['--rpc', chain.url, '--key', KEY0, '--fee-bps', '5000']);
+  assert.equal(e.status, 1);
+  assert.match(e.stderr, /MAX_FEE_BPS/);
+  // a constructor revert is reported with its custom error's name
+  e = bad(['--rpc', chain.url, '--key', KEY0, '--treasury', '0x0000000000000000000000000000000000000000']);
+  assert.equal(e.status, 1);
+  assert.match(e.stderr, /Marketplace: deployment reverted: ZeroAddress\(\)/);
+  e = bad(['--rpc', chain.url, '--key', KEY0, '--treasury', '0x1234']);
+  assert.equal(e.status, 1);
+  assert.match(e.stderr, /--treasury: not an address/);
+  e = bad(['--rpc', `http://127.0.0.1:${await freePort()}`, '--key', KEY0]);
+  assert.equal(e.status, 1);
+  assert.match(e.stderr, /cannot reach/);
+  assert.equal(existsSync(join(tmp.path, 'x.json')), false, 'no manifest after a failure');
+});
