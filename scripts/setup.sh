@@ -13,7 +13,7 @@ PKGS=(
   libcurl4-openssl-dev libssl-dev nettle-dev libsecp256k1-dev libcmark-dev
   # ONNX engine: schema, BLAS, reference test data
   protobuf-c-compiler libprotobuf-c-dev libopenblas-dev libopenblas0-pthread
-  libonnx-testdata python3-onnx python3-numpy
+  libonnx-testdata python3-onnx python3-numpy python3-torch
   # tests, benchmarks and their reference peers
   python3 curl wrk nginx-light gunicorn python3-flask
   # browser tests: Debian's chromium driven by playwright-core

@@ -51,6 +51,7 @@ static const struct cli_cmd commands[] = {
      "usage: agora review OWNER/SLUG --rating 1-5 [--text TEXT] [--json]\n"
      "       agora review list OWNER/SLUG [--json]"},
     {"ipfs", cmd_ipfs, "content-addressed storage: add, cat, get, verify, CAR", cmd_ipfs_usage},
+    {"onnx", cmd_onnx, "run, inspect and test ONNX models", cmd_onnx_usage},
     {"wallet", cmd_wallet, "manage keystore accounts, balances and signed messages",
     "usage: agora wallet new [--keystore-dir DIR] [--passphrase-file FILE] [--scrypt-n N]\n"
     "       agora wallet import [--key-file FILE] [--keystore-dir DIR] [--passphrase-file FILE]\n"

@@ -47,5 +47,7 @@ int cmd_profile(int argc, char **argv);
 int cmd_wallet(int argc, char **argv);
 int cmd_ipfs(int argc, char **argv);
 extern const char cmd_ipfs_usage[];
+int cmd_onnx(int argc, char **argv);
+extern const char cmd_onnx_usage[];
 
 #endif

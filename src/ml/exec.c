@@ -1,0 +1,417 @@
+/* exec.c - the planned executor: buffer pool, kernel context, running a graph. */
+#include "core/common.h"
+#include "core/util.h"
+#include "ml/internal.h"
+
+/* ---- buffer pool ---- */
+
+void *ml_pool_get(struct ml_pool *p, size_t bytes, struct ag_err *e)
+{
+    int best = -1;
+    void *ptr;
+    if (!bytes)
+        bytes = 1;
+    /* Best fit among free blocks no more than twice the request. */
+    for (int i = 0; i < p->nfree; i++) {
+        size_t c = p->free[i].cap;
+        if (c >= bytes && c / 2 <= bytes && (best < 0 || c < p->free[best].cap))
+            best = i;
+    }
+    if (best >= 0) {
+        ptr = p->free[best].p;
+        p->held -= p->free[best].cap;
+        p->live += p->free[best].cap;
+        p->free[best] = p->free[--p->nfree];
+        return ptr;
+    }
+    if (p->live + p->held + bytes > p->limit) {
+        /* Give cached blocks back to the system before failing. */
+        for (int i = 0; i < p->nfree; i++)
+            free(p->free[i].p);
+        p->nfree = 0;
+        p->held = 0;
+        if (p->live + bytes > p->limit) {
+            ag_errf(e, AG_ETOOBIG, NULL, "the run needs more than its memory limit of %zu MiB",
+                    p->limit >> 20);
+            return NULL;
+        }
+    }
+    ptr = malloc(bytes);
+    if (!ptr) {
+        ag_errf(e, AG_ENOMEM, NULL, "out of memory for a %zu-byte tensor", bytes);
+        return NULL;
+    }
+    p->live += bytes;
+    return ptr;
+}
+
+void ml_pool_put(struct ml_pool *p, void *ptr, size_t cap)
+{
+    struct ml_block *nb;
+    if (!ptr)
+        return;
+    if (!cap)
+        cap = 1;
+    p->live -= MIN(cap, p->live);
+    if (p->nfree == p->capfree) {
+        int nc = p->capfree ? p->capfree * 2 : 32;
+        nb = realloc(p->free, sizeof(*nb) * (size_t)nc);
+        if (!nb) {
+            free(ptr);
+            return;
+        }
+        p->free = nb;
+        p->capfree = nc;
+    }
+    p->free[p->nfree].p = ptr;
+    p->free[p->nfree].cap = cap;
+    p->nfree++;
+    p->held += cap;
+}
+
+void ml_pool_release(struct ml_pool *p)
+{
+    for (int i = 0; i < p->nfree; i++)
+        free(p->free[i].p);
+    free(p->free);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Returns a slot's buffer to the pool (freeing strings first). */
+static void slot_drop(struct ml_model *m, struct ml_tensor *t)
+{
+    if (!t->borrowed && t->data) {
+        if (t->dtype == ML_STRING) {
+            char **s = t->data;
+            for (int64_t i = 0; i < t->n; i++)
+                free(s[i]);
+        }
+        ml_pool_put(&m->pool, t->data, t->cap);
+    }
+    ml_tensor_init(t);
+}
+
+/* ---- kernel context ---- */
+
+int ml_kerr(struct ml_kctx *k, int code, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return ag_errf(k->e, code, k->node->p->op_type, "%s (node \"%s\"): %s", k->node->p->op_type,
+                   k->node->p->name ? k->node->p->name : "", msg);
+}
+
+const Onnx__AttributeProto *ml_attr(const struct ml_kctx *k, const char *name)
+{
+    const Onnx__NodeProto *p = k->node->p;
+    for (size_t i = 0; i < p->n_attribute; i++)
+        if (p->attribute[i]->name && !strcmp(p->attribute[i]->name, name))
+            return p->attribute[i];
+    return NULL;
+}
+
+int64_t ml_attr_int(const struct ml_kctx *k, const char *name, int64_t def)
+{
+    const Onnx__AttributeProto *a = ml_attr(k, name);
+    return a && a->has_i ? a->i : def;
+}
+
+float ml_attr_float(const struct ml_kctx *k, const char *name, float def)
+{
+    const Onnx__AttributeProto *a = ml_attr(k, name);
+    return a && a->has_f ? a->f : def;
+}
+
+const char *ml_attr_str(const struct ml_kctx *k, const char *name, const char *def)
+{
+    static __thread char tmp[256];
+    const Onnx__AttributeProto *a = ml_attr(k, name);
+    if (!a || !a->has_s)
+        return def;
+    snprintf(tmp, sizeof(tmp), "%.*s", (int)MIN(a->s.len, 255), (const char *)a->s.data);
+    return tmp;
+}
+
+const int64_t *ml_attr_ints(const struct ml_kctx *k, const char *name, size_t *n)
+{
+    const Onnx__AttributeProto *a = ml_attr(k, name);
+    *n = a ? a->n_ints : 0;
+    return a ? a->ints : NULL;
+}
+
+const float *ml_attr_floats(const struct ml_kctx *k, const char *name, size_t *n)
+{
+    const Onnx__AttributeProto *a = ml_attr(k, name);
+    *n = a ? a->n_floats : 0;
+    return a ? a->floats : NULL;
+}
+
+struct ml_tensor *ml_out(struct ml_kctx *k, int i, int dtype, int ndim, const int64_t *dims)
+{
+    struct ml_tensor *t;
+    size_t es = ml_dtype_size(dtype);
+    int64_t n;
+    if (i >= k->nout || !k->out[i]) {
+        ml_kerr(k, AG_EINVAL, "output %d is missing", i);
+        return NULL;
+    }
+    t = k->out[i];
+    if (t->data) {
+        ml_kerr(k, AG_EINTERNAL, "output %d written twice", i);
+        return NULL;
+    }
+    if (ndim < 0 || ndim > ML_MAX_DIMS) {
+        ml_kerr(k, AG_EUNPROCESSABLE, "output rank %d exceeds %d", ndim, ML_MAX_DIMS);
+        return NULL;
+    }
+    n = ml_numel(ndim, dims);
+    if (n < 0 || !es || (uint64_t)n > ((uint64_t)1 << 40) / es) {
+        ml_kerr(k, AG_ETOOBIG, "output shape is negative or too large");
+        return NULL;
+    }
+    ml_tensor_init(t);
+    t->data = ml_pool_get(&k->m->pool, (size_t)n * es, k->e);
+    if (!t->data)
+        return NULL;
+    t->cap = n ? (size_t)n * es : 1;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    if (ndim)
+        memcpy(t->dims, dims, sizeof(int64_t) * (size_t)ndim);
+    t->n = n;
+    if (dtype == ML_STRING)
+        memset(t->data, 0, t->cap);
+    return t;
+}
+
+struct ml_tensor *ml_out_like(struct ml_kctx *k, int i, int dtype, const struct ml_tensor *t)
+{
+    return ml_out(k, i, dtype, t->ndim, t->dims);
+}
+
+void *ml_scratch(struct ml_kctx *k, size_t bytes)
+{
+    return ml_pool_get(&k->m->pool, bytes, k->e);
+}
+
+void ml_scratch_free(struct ml_kctx *k, void *p, size_t bytes)
+{
+    ml_pool_put(&k->m->pool, p, bytes ? bytes : 1);
+}
+
+/* ---- running ---- */
+
+static bool is_half(int dt)
+{
+    return dt == ML_FLOAT16 || dt == ML_BFLOAT16;
+}
+
+/* Runs a kernel with half-precision inputs widened to float and float
+ * outputs narrowed back to `half`. */
+static int run_half(struct ml_kctx *k, int half)
+{
+    struct ml_tensor wide_in[16], wide_out[8], *in[16], *out[8], **orig_out = k->out;
+    struct ml_tensor **orig_in = k->in;
+    int rc = 0, nin = MIN(k->nin, 16), nout = MIN(k->nout, 8);
+
+    memset(wide_in, 0, sizeof(wide_in));
+    memset(wide_out, 0, sizeof(wide_out));
+    for (int i = 0; i < nin; i++) {
+        in[i] = orig_in[i];
+        if (in[i] && is_half(in[i]->dtype)) {
+            rc = ml_tensor_alloc(&wide_in[i], ML_FLOAT, in[i]->ndim, in[i]->dims, k->e);
+            if (rc)
+                goto out;
+            ml_cast_into(&wide_in[i], in[i], false);
+            in[i] = &wide_in[i];
+        }
+    }
+    for (int i = 0; i < nout; i++)
+        out[i] = orig_out[i] ? &wide_out[i] : NULL;
+    k->in = in;
+    k->out = out;
+    rc = k->node->op->fn(k);
+    k->in = orig_in;
+    k->out = orig_out;
+    for (int i = 0; i < nout && !rc; i++) {
+        struct ml_tensor *t;
+        if (!out[i] || !wide_out[i].data)
+            continue;
+        t = ml_out(k, i, wide_out[i].dtype == ML_FLOAT ? half : wide_out[i].dtype,
+                   wide_out[i].ndim, wide_out[i].dims);
+        if (!t) {
+            rc = k->e ? k->e->code : AG_ENOMEM;
+            break;
+        }
+        ml_cast_into(t, &wide_out[i], false);
+    }
+out:
+    for (int i = 0; i < nin; i++)
+        ml_tensor_release(&wide_in[i]);
+    for (int i = 0; i < nout; i++)
+        slot_drop(k->m, &wide_out[i]);
+    return rc;
+}
+
+static int run_node(struct ml_model *m, int idx, struct ag_err *e)
+{
+    const struct ml_node *n = &m->nodes[idx];
+    struct ml_tensor *inbuf[64], *outbuf[64], scratch[64];
+    struct ml_kctx k = {.m = m, .node = n, .in = inbuf, .out = outbuf, .opset = m->opset, .e = e};
+    int rc, half = 0;
+
+    if (n->nin > 64 || n->nout > 64)
+        return ag_errf(e, AG_EUNPROCESSABLE, n->p->op_type, "more than 64 inputs or outputs");
+    k.nin = n->nin;
+    k.nout = n->nout;
+    for (int i = 0; i < n->nin; i++) {
+        inbuf[i] = n->in[i] >= 0 ? &m->slots[n->in[i]] : NULL;
+        if (inbuf[i] && !inbuf[i]->dtype)
+            return ag_errf(e, AG_EINTERNAL, n->p->op_type, "input \"%s\" has no value",
+                           m->values[n->in[i]].name);
+        if (inbuf[i] && is_half(inbuf[i]->dtype) && !half)
+            half = inbuf[i]->dtype;
+    }
+    for (int i = 0; i < n->nout; i++) {
+        if (n->out[i] >= 0) {
+            outbuf[i] = &m->slots[n->out[i]];
+        } else {
+            ml_tensor_init(&scratch[i]);
+            outbuf[i] = &scratch[i];
+        }
+    }
+    if (half && (n->op->flags & ML_K_HALF_VIA_FLOAT))
+        rc = run_half(&k, half);
+    else
+        rc = n->op->fn(&k);
+    for (int i = 0; i < n->nout; i++) {
+        if (n->out[i] < 0) {
+            slot_drop(m, &scratch[i]);
+        } else if (!rc && !outbuf[i]->dtype) {
+            /* An optional output the kernel does not produce. */
+            if (m->values[n->out[i]].last_use >= 0 || m->values[n->out[i]].is_output)
+                rc = ag_errf(e, AG_EUNPROCESSABLE, n->p->op_type,
+                             "%s does not produce its output %d", n->p->op_type, i);
+        }
+    }
+    if (rc && e && !e->code)
+        ag_errf(e, rc, n->p->op_type, "%s failed", n->p->op_type);
+    return rc;
+}
+
+static void reset_slots(struct ml_model *m)
+{
+    for (int i = 0; i < m->nvalues; i++)
+        slot_drop(m, &m->slots[i]);
+}
+
+int ml_model_run(struct ml_model *m, const struct ml_tensor *const *inputs,
+                 struct ml_tensor *outputs, struct ag_err *e)
+{
+    struct ag_err local = {0};
+    int rc = 0;
+
+    /* Kernels report through k->e: give them somewhere to write. */
+    if (!e)
+        e = &local;
+    ag_err_clear(e);
+
+    reset_slots(m);
+    for (int i = 0; i < m->nvalues; i++) {
+        if (m->values[i].is_init) {
+            m->slots[i] = m->values[i].init;
+            m->slots[i].borrowed = true;
+        } else if (m->values[i].outer >= 0 && m->parent) {
+            /* Outer-scope value of a subgraph: the parent's live tensor. */
+            m->slots[i] = m->parent->slots[m->values[i].outer];
+            m->slots[i].borrowed = true;
+        }
+    }
+    for (int i = 0; i < m->ninputs; i++) {
+        const struct ml_value *v = &m->values[m->inputs[i]];
+        const struct ml_tensor *t = inputs[i];
+        if (!t) {
+            rc = ag_errf(e, AG_EINVAL, v->name, "input \"%s\" is missing", v->name);
+            goto out;
+        }
+        if (v->dtype && t->dtype != v->dtype && !m->parent) {
+            rc = ag_errf(e, AG_EINVAL, v->name, "input \"%s\" must be %s, not %s", v->name,
+                         ml_dtype_name(v->dtype), ml_dtype_name(t->dtype));
+            goto out;
+        }
+        if (v->ndecl >= 0 && t->ndim != v->ndecl && !m->parent) {
+            rc = ag_errf(e, AG_EINVAL, v->name, "input \"%s\" must have rank %d, not %d", v->name,
+                         v->ndecl, t->ndim);
+            goto out;
+        }
+        m->slots[m->inputs[i]] = *t;
+        m->slots[m->inputs[i]].borrowed = true;
+    }
+    for (int i = 0; i < m->nnodes; i++) {
+        const struct ml_node *n = &m->nodes[i];
+        int64_t t0 = m->node_us ? time_mono_us() : 0;
+        if (n->skip)
+            continue;
+        if ((rc = run_node(m, i, e)))
+            goto out;
+        if (m->node_us)
+            m->node_us[i] += time_mono_us() - t0;
+        for (int j = 0; j < n->nfree; j++)
+            slot_drop(m, &m->slots[n->free_after[j]]);
+    }
+    for (int i = 0; i < m->noutputs; i++) {
+        struct ml_tensor *t = &m->slots[m->outputs[i]];
+        bool dup = false;
+        for (int j = 0; j < i; j++)
+            dup |= m->outputs[j] == m->outputs[i];
+        if (t->borrowed || dup) {
+            rc = ml_tensor_copy(&outputs[i], t, e);
+            if (rc)
+                goto out;
+        } else {
+            outputs[i] = *t;
+            m->pool.live -= MIN(t->cap, m->pool.live);
+            ml_tensor_init(t);
+        }
+    }
+out:
+    if (rc)
+        for (int i = 0; i < m->noutputs; i++)
+            ml_tensor_release(&outputs[i]);
+    reset_slots(m);
+    return rc;
+}
+
+void ml_model_profile(const struct ml_model *m, void *fp)
+{
+    FILE *f = fp;
+    int64_t total = 0;
+    if (!m->node_us)
+        return;
+    for (int i = 0; i < m->nnodes; i++)
+        total += m->node_us[i];
+    fprintf(f, "%-24s %10s %6s\n", "operator", "ms", "share");
+    for (int i = 0; i < m->nnodes; i++) {
+        const char *op = m->nodes[i].p->op_type;
+        int64_t t = 0;
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++)
+            seen = !strcmp(m->nodes[j].p->op_type, op);
+        if (seen)
+            continue;
+        for (int j = i; j < m->nnodes; j++)
+            if (!strcmp(m->nodes[j].p->op_type, op))
+                t += m->node_us[j];
+        fprintf(f, "%-24s %10.3f %5.1f%%\n", op, (double)t / 1000.0,
+                total ? 100.0 * (double)t / (double)total : 0.0);
+    }
+}
+
+int ml_subgraph_run(struct ml_model *sub, const struct ml_tensor *const *inputs,
+                    struct ml_tensor *outputs, struct ag_err *e)
+{
+    return ml_model_run(sub, inputs, outputs, e);
+}

@@ -1,0 +1,251 @@
+/* internal.h - what the loader, the executor and the operator kernels share.
+ *
+ * The graph is in SSA form: every value (graph input, initializer, node
+ * output) has one index into model->values. Nodes run in file order, which
+ * the loader has checked to be topological. Each kernel reads its inputs
+ * (k->in[i], NULL for an omitted optional input) and creates its outputs with
+ * ml_out(), which takes buffers from the executor's pool; the executor
+ * returns a value's buffer to the pool after its last consumer ran.
+ */
+#ifndef AGORA_ML_INTERNAL_H
+#define AGORA_ML_INTERNAL_H
+
+#include "ml/ml.h"
+#include "onnx-ml.pb-c.h"
+
+#include <pthread.h>
+
+struct ml_model;
+struct ml_kctx;
+
+typedef int (*ml_kernel_fn)(struct ml_kctx *k);
+
+/* Kernel flags. */
+enum {
+    /* float16/bfloat16 inputs are widened to float32 before the kernel and
+     * float32 outputs narrowed back after it, for ops whose outputs follow
+     * the input type. */
+    ML_K_HALF_VIA_FLOAT = 1,
+};
+
+struct ml_op {
+    const char *name;
+    const char *domain;  /* "" for the default domain */
+    ml_kernel_fn fn;
+    int flags;
+};
+
+struct ml_value {
+    char *name;
+    int dtype;                 /* declared element type or ML_UNDEFINED */
+    int ndecl;                 /* declared rank, -1 if unknown */
+    struct ml_tensor init;     /* initializer data when is_init */
+    bool is_init, is_input, is_output;
+    int outer;                 /* index of the value in the parent graph, or -1 */
+    int input_index;           /* index among graph inputs, or -1 */
+    int last_use;              /* last node reading it; -1 if none */
+    struct ml_tensor *rt;      /* runtime slot */
+};
+
+struct ml_node {
+    const Onnx__NodeProto *p;
+    const struct ml_op *op;
+    int nin, nout;
+    int *in;                   /* value indices; -1 for omitted */
+    int *out;
+    int *free_after;           /* values whose buffers return to the pool here */
+    int nfree;
+    bool skip;                 /* folded into an earlier node by fuse.c */
+    struct ml_model *sub[2];   /* If: then/else branches; Loop: body in sub[0] */
+    int *implicit;             /* parent values read by the subgraphs */
+    int nimplicit;
+    int act;                   /* fused activation applied to the output (ML_ACT_*) */
+    struct ml_tensor fw, fb;   /* fused weights and bias replacing inputs 1 and 2 */
+};
+
+enum { ML_ACT_NONE, ML_ACT_RELU };
+
+/* fuse.c: folds BatchNormalization and Relu into the Conv before them and
+ * Relu into Gemm, when the intermediate values have no other reader. */
+int ml_fuse(struct ml_model *m, struct ag_err *e);
+
+/* Buffer pool for intermediate tensors. */
+struct ml_block {
+    void *p;
+    size_t cap;
+};
+
+struct ml_pool {
+    struct ml_block *free;
+    int nfree, capfree;
+    size_t live;        /* bytes handed out and not yet returned */
+    size_t held;        /* bytes sitting in the free list */
+    size_t limit;
+};
+
+/* A tiny fork-join thread pool: ml_parallel_for() splits [0, n) into chunks. */
+struct ml_threads {
+    int n;                      /* workers including the caller */
+    pthread_t *tid;
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    void (*fn)(void *arg, int64_t lo, int64_t hi);
+    void *arg;
+    int64_t total, next, chunk;
+    int pending;                /* workers still busy in this round */
+    unsigned gen;
+    bool quit;
+};
+
+struct ml_model {
+    Onnx__ModelProto *proto;
+    char *dir;                  /* directory for external data, or NULL */
+    int opset;                  /* default-domain opset */
+    int opset_ml;               /* ai.onnx.ml opset, 0 if absent */
+    struct ml_value *values;
+    int nvalues;
+    struct ml_node *nodes;
+    int nnodes;
+    int *inputs;                /* value indices of graph inputs (no initializers) */
+    int ninputs;
+    int *outputs;
+    int noutputs;
+    struct ml_tensor *slots;    /* runtime tensors, one per value */
+    struct ml_pool pool;
+    struct ml_threads threads;
+    struct ml_opts opts;
+    int64_t *node_us;           /* per-node run time when profiling, else NULL */
+    struct ml_model *parent;    /* for subgraphs: the graph whose values `outer` indexes */
+    struct ml_threads *tp;      /* the thread pool in use (a subgraph shares its root's) */
+};
+
+struct ml_kctx {
+    struct ml_model *m;
+    const struct ml_node *node;
+    struct ml_tensor **in;
+    int nin;
+    struct ml_tensor **out;
+    int nout;
+    int opset;
+    struct ag_err *e;
+};
+
+/* ml_subgraph_run() runs subgraph `sub` of the running parent with `inputs`
+ * (by the subgraph's input order) into `outputs` (owned by the caller). */
+int ml_subgraph_run(struct ml_model *sub, const struct ml_tensor *const *inputs,
+                    struct ml_tensor *outputs, struct ag_err *e);
+
+/* Registry (ops.c). */
+const struct ml_op *ml_op_find(const char *domain, const char *name);
+
+/* Attributes of the node being run. */
+const Onnx__AttributeProto *ml_attr(const struct ml_kctx *k, const char *name);
+int64_t ml_attr_int(const struct ml_kctx *k, const char *name, int64_t def);
+float ml_attr_float(const struct ml_kctx *k, const char *name, float def);
+const char *ml_attr_str(const struct ml_kctx *k, const char *name, const char *def);
+/* ml_attr_ints() returns the list (NULL if absent) and its length in *n. */
+const int64_t *ml_attr_ints(const struct ml_kctx *k, const char *name, size_t *n);
+const float *ml_attr_floats(const struct ml_kctx *k, const char *name, size_t *n);
+
+/* ml_out() gives output `i` dtype and shape and a pool buffer (not zeroed);
+ * returns NULL after recording an error in k->e (size cap or no memory). A
+ * NULL slot (output not wanted) gets a scratch tensor all the same. */
+struct ml_tensor *ml_out(struct ml_kctx *k, int i, int dtype, int ndim, const int64_t *dims);
+/* ml_out_like() is ml_out() with the shape of `t`. */
+struct ml_tensor *ml_out_like(struct ml_kctx *k, int i, int dtype, const struct ml_tensor *t);
+/* Scratch memory from the pool for the duration of a kernel. */
+void *ml_scratch(struct ml_kctx *k, size_t bytes);
+void ml_scratch_free(struct ml_kctx *k, void *p, size_t bytes);
+
+/* Errors from kernels. */
+int ml_kerr(struct ml_kctx *k, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define ML_REQUIRE_IN(k, i)                                                                  \
+    do {                                                                                     \
+        if ((i) >= (k)->nin || !(k)->in[i])                                                  \
+            return ml_kerr(k, AG_EINVAL, "input %d is required", (int)(i));                 \
+    } while (0)
+
+/* Pool (exec.c). */
+void *ml_pool_get(struct ml_pool *p, size_t bytes, struct ag_err *e);
+void ml_pool_put(struct ml_pool *p, void *ptr, size_t cap);
+void ml_pool_release(struct ml_pool *p);
+
+/* Threads (threads.c). */
+int ml_threads_init(struct ml_threads *t, int n);
+void ml_threads_release(struct ml_threads *t);
+void ml_parallel_for(struct ml_model *m, int64_t n, int64_t grain,
+                     void (*fn)(void *arg, int64_t lo, int64_t hi), void *arg);
+
+/* BLAS (blas.c): the one file that calls BLAS. Row-major C = alpha*op(A)*op(B) + beta*C. */
+void ml_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void ml_dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
+              int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+void ml_blas_threads(int n);
+const char *ml_blas_info(void);
+/* ml_blas_core_is_old() is true when OpenBLAS runs pre-Haswell kernels. */
+bool ml_blas_core_is_old(void);
+
+/* Tensor helpers (tensor.c). */
+int64_t ml_numel(int ndim, const int64_t *dims);
+int ml_tensor_from_proto(struct ml_tensor *t, const Onnx__TensorProto *p, const char *dir,
+                         size_t max_bytes, struct ag_err *e);
+/* Element access through double / int64 for slow, generic paths. */
+double ml_get_f64(const struct ml_tensor *t, int64_t i);
+void ml_set_f64(struct ml_tensor *t, int64_t i, double v);
+int64_t ml_get_i64(const struct ml_tensor *t, int64_t i);
+/* The first element (scalar inputs) or 0 when the tensor is empty or NULL. */
+double ml_first_f64(const struct ml_tensor *t);
+int64_t ml_first_i64(const struct ml_tensor *t);
+void ml_set_i64(struct ml_tensor *t, int64_t i, int64_t v);
+bool ml_is_float(int dtype);
+/* ml_f2i() converts a double to int64 without undefined behaviour: NaN is 0,
+ * values beyond +-2^62 saturate. For coordinates computed from input data. */
+static inline int64_t ml_f2i(double v)
+{
+    if (v != v)
+        return 0;
+    if (v > 4.6e18)
+        return (int64_t)1 << 62;
+    if (v < -4.6e18)
+        return -((int64_t)1 << 62);
+    return (int64_t)v;
+}
+bool ml_is_int(int dtype);
+bool ml_is_signed(int dtype);
+float ml_half_to_float(uint16_t h);
+uint16_t ml_float_to_half(float f);
+float ml_bf16_to_float(uint16_t h);
+uint16_t ml_float_to_bf16(float f);
+/* ml_cast_into() converts every element of src into dst (same n). */
+int ml_cast_into(struct ml_tensor *dst, const struct ml_tensor *src, bool saturate);
+void ml_strides(int ndim, const int64_t *dims, int64_t *strides);
+/* ml_axis() normalizes a possibly negative axis into [0, rank); -1 if out of range. */
+int ml_axis(int64_t axis, int rank);
+/* ml_broadcast_shape() computes the multidirectional broadcast of two shapes. */
+int ml_broadcast_shape(int na, const int64_t *a, int nb, const int64_t *b, int *nout,
+                       int64_t *out);
+/* ml_bcast_strides() gives strides of `t` viewed in the broadcast shape (0 on
+ * broadcast dims), right-aligned to `ndim`. */
+void ml_bcast_strides(const struct ml_tensor *t, int ndim, const int64_t *dims, int64_t *st);
+/* ml_read_ints() reads an integer tensor (int32/int64) into int64 values; returns count. */
+int64_t ml_read_ints(const struct ml_tensor *t, int64_t *out, int64_t max);
+
+/* MatMul shape rules (ops_matmul.c), shared with the integer variants:
+ * output shape, matrix sizes and the broadcast batch shape. */
+int ml_matmul_shapes(const struct ml_tensor *a, const struct ml_tensor *b, int *nd,
+                     int64_t *dims, int64_t *M, int64_t *N, int64_t *K, int *nbd, int64_t *bdims);
+/* ml_batch_index() maps broadcast batch `bi` to the matrix index inside t. */
+int64_t ml_batch_index(int64_t bi, int nbd, const int64_t *bdims, int tn, const int64_t *tdims);
+/* Float convolution core (ops_conv.c), shared with ConvInteger/QLinearConv:
+ * convolves float x with float w (attributes from the node) into output 0. */
+int ml_conv_f32(struct ml_kctx *k, const struct ml_tensor *x, const struct ml_tensor *w,
+                const float *bias);
+
+/* Kernel tables, one per operator family (ops_*.c). */
+extern const struct ml_op ml_ops_elementwise[], ml_ops_activation[], ml_ops_reduce[],
+    ml_ops_matmul[], ml_ops_conv[], ml_ops_pool[], ml_ops_norm[], ml_ops_softmax[],
+    ml_ops_shape[], ml_ops_index[], ml_ops_rnn[], ml_ops_quant[], ml_ops_misc[],
+    ml_ops_resize[], ml_ops_loss[], ml_ops_extra[], ml_ops_control[];
+
+#endif

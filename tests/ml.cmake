@@ -1,0 +1,69 @@
+# ml.cmake - the ONNX engine's tests beyond the unit tests (included by tests/CMakeLists.txt).
+#
+# agora_onnx is `agora onnx` built alone (the same src/cli/cmd_onnx.c, linked
+# with agora_ml only) so these tests do not wait for the rest of the node.
+add_executable(agora_onnx ${CMAKE_CURRENT_SOURCE_DIR}/ml/onnx_main.c
+               ${CMAKE_SOURCE_DIR}/src/cli/cmd_onnx.c)
+target_link_libraries(agora_onnx PRIVATE agora_ml)
+set_target_properties(agora_onnx PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+
+# (b) The ONNX backend node suite from Debian's libonnx-testdata: fails below
+# the pass count recorded in tests/ml/node_pass_count.txt, or on any crash or
+# hang. The whole suite takes a few seconds even under ASan, so the
+# sanitized binary itself runs it (no separate optimized build needed).
+set(ONNX_TESTDATA /usr/share/libonnx-testdata/data CACHE PATH "ONNX backend test data")
+if(EXISTS ${ONNX_TESTDATA}/node)
+  add_test(NAME ml.conformance_node
+           COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/ml/conformance.sh $<TARGET_FILE:agora_onnx>
+                   ${ONNX_TESTDATA}/node ${CMAKE_CURRENT_SOURCE_DIR}/ml/node_pass_count.txt)
+  set_tests_properties(ml.conformance_node PROPERTIES TIMEOUT 600)
+  # The other suites: no case may crash; their floors are what passes today.
+  foreach(suite simple pytorch-converted pytorch-operator)
+    if(EXISTS ${ONNX_TESTDATA}/${suite})
+      add_test(NAME ml.conformance_${suite}
+               COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/ml/conformance.sh $<TARGET_FILE:agora_onnx>
+                       ${ONNX_TESTDATA}/${suite} 0)
+      set_tests_properties(ml.conformance_${suite} PROPERTIES TIMEOUT 600)
+    endif()
+  endforeach()
+endif()
+
+# (c) Parity with onnxruntime-node on real models (MLP, CNN, ResNet-style,
+# transformer encoder with embedding, LSTM, GRU, RNN, depthwise convolution,
+# logistic regression), generated into the build directory at test time.
+find_program(NODE_EXE node)
+set(ML_PYTHON /usr/bin/python3)
+if(NODE_EXE AND EXISTS ${CMAKE_SOURCE_DIR}/node_modules/onnxruntime-node AND EXISTS ${ML_PYTHON})
+  add_test(NAME ml.parity_onnxruntime
+           COMMAND ${ML_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/ml/parity.py
+                   $<TARGET_FILE:agora_onnx> ${CMAKE_BINARY_DIR}/ml-parity)
+  set_tests_properties(ml.parity_onnxruntime PROPERTIES TIMEOUT 900)
+  # The same against real PyTorch modules exported with torch.onnx.export
+  # (Debian's python3-torch); skipped (exit 77) where torch is not installed.
+  add_test(NAME ml.parity_onnxruntime_torch
+           COMMAND ${ML_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/ml/parity.py
+                   $<TARGET_FILE:agora_onnx> ${CMAKE_BINARY_DIR}/ml-parity-torch --torch)
+  set_tests_properties(ml.parity_onnxruntime_torch PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77)
+endif()
+
+# (d) Hostile inputs through the CLI: clear errors, never a crash.
+add_test(NAME ml.hostile_models
+         COMMAND ${ML_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/ml/hostile.py
+                 $<TARGET_FILE:agora_onnx> ${CMAKE_BINARY_DIR}/ml-hostile)
+
+# (e) The loader fuzz driver: a libFuzzer target with clang and
+# -DAGORA_FUZZ=ON, otherwise a replay driver run over the node suite's
+# models with deterministic truncations and bit flips.
+option(AGORA_FUZZ "Build libFuzzer targets (clang only)" OFF)
+add_executable(fuzz_ml_loader ${CMAKE_CURRENT_SOURCE_DIR}/ml/fuzz_loader.c)
+target_link_libraries(fuzz_ml_loader PRIVATE agora_ml)
+if(AGORA_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+  target_compile_definitions(fuzz_ml_loader PRIVATE AGORA_LIBFUZZER)
+  target_compile_options(fuzz_ml_loader PRIVATE -fsanitize=fuzzer)
+  target_link_options(fuzz_ml_loader PRIVATE -fsanitize=fuzzer)
+elseif(EXISTS ${ONNX_TESTDATA}/node)
+  # Every node-suite model, each also run on zero-filled inputs, with 71
+  # mutations apiece: about 66,000 loads in a few seconds under ASan.
+  file(GLOB fuzz_seeds ${ONNX_TESTDATA}/node/test_*/model.onnx)
+  add_test(NAME ml.fuzz_loader_replay COMMAND fuzz_ml_loader ${fuzz_seeds})
+endif()
