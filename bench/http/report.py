@@ -1,0 +1,250 @@
+#!/usr/bin/python3
+"""report.py - bench/http's checks and report.
+
+  report.py shape NODE_URL FLASK_URL PATHS_DIR
+      Asks both stacks the benchmarked requests and compares the answers:
+      same keys and JSON types, same ids in the same order, same totals.
+      Exits 1 and prints the differences when they disagree.
+  report.py table RESULTS_TSV DATASET_JSON OUT_MD [options]
+      Turns run.sh's wrk results into a Markdown table with the ratios and
+      the issue's goals, prints it and writes it to OUT_MD.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import sqlite3
+import subprocess
+import sys
+import urllib.request
+
+CASES = [("detail", "model detail"), ("list", "list, newest 20"),
+         ("search-selective", "search, selective term"), ("search-broad", "search, broad term")]
+# The issue's goals.
+DETAIL_VS_NGINX = 0.5
+SEARCH_VS_FLASK = 10.0
+SELECTIVE_P99_MS = 10.0
+
+
+def fetch(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.status, json.loads(r.read())
+
+
+def shape(value):
+    """The JSON type skeleton of a value: dict keys recursively, list of the first item."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if value is None:
+        return "null"
+    return "string"
+
+
+def compare(label, a, b, problems):
+    sa, sb = shape(a), shape(b)
+    if sa != sb:
+        problems.append(f"{label}: shapes differ\n  node:  {json.dumps(sa)[:600]}\n  flask: {json.dumps(sb)[:600]}")
+
+
+def cmd_shape(node, flask, paths_dir):
+    problems = []
+    detail = open(os.path.join(paths_dir, "detail_paths.txt")).read().split()[:5]
+    for p in detail:
+        (s1, a), (s2, b) = fetch(node + p), fetch(flask + p)
+        if s1 != 200 or s2 != 200:
+            problems.append(f"{p}: status node {s1}, flask {s2}")
+            continue
+        a.pop("liked", None)
+        compare(p, a, b, problems)
+        for k in ("id", "owner", "slug", "card", "price", "latest_version"):
+            if a.get(k) != b.get(k):
+                problems.append(f"{p}: {k} differs: {str(a.get(k))[:80]!r} vs {str(b.get(k))[:80]!r}")
+    lists = []
+    for name in ("list.txt", "search_selective.txt", "search_broad.txt"):
+        lists += open(os.path.join(paths_dir, name)).read().split()[:3]
+    for p in lists:
+        (s1, a), (s2, b) = fetch(node + p), fetch(flask + p)
+        if s1 != 200 or s2 != 200:
+            problems.append(f"{p}: status node {s1}, flask {s2}")
+            continue
+        compare(p, a, b, problems)
+        ia, ib = [x.get("id") for x in a.get("items", [])], [x.get("id") for x in b.get("items", [])]
+        if ia != ib:
+            problems.append(f"{p}: different items: {ia[:5]}... vs {ib[:5]}...")
+        if a.get("total") != b.get("total") or a.get("facets") != b.get("facets"):
+            problems.append(f"{p}: totals or facets differ: {a.get('total')} vs {b.get('total')}")
+    for line in problems:
+        print("shape: " + line)
+    if not problems:
+        print(f"shape: node and Flask agree on {len(detail) + len(lists)} requests "
+              "(same JSON shape, same items in the same order, same totals and facets)")
+    return 1 if problems else 0
+
+
+def parse_results(path):
+    rows = {}
+    for line in open(path):
+        stack, case, conns, stats = line.rstrip("\n").split("\t")
+        kv = dict(re.findall(r"(\w+)=(\d+)", stats))
+        kv = {k: int(v) for k, v in kv.items()}
+        kv["rps"] = kv["requests"] / (kv["duration_us"] / 1e6)
+        kv["errors"] = sum(kv[k] for k in ("connect", "read", "write", "status", "timeout"))
+        kv["failed"] = kv["requests"] == 0  # nothing completed: the latencies mean nothing
+        rows[(stack, case, int(conns))] = kv
+    return rows
+
+
+def ok(r):
+    """A run counts toward a goal only if requests completed and none failed."""
+    return not r["failed"] and not r["errors"]
+
+
+def ms(us):
+    return f"{us / 1000:.2f}" if us < 10000 else f"{us / 1000:.0f}"
+
+
+def rate(r):
+    if r is None:
+        return "-"
+    text = f"{r['rps']:,.0f}" if r["rps"] >= 100 else f"{r['rps']:,.1f}"
+    if r["failed"]:
+        return "no request completed"
+    if r["errors"]:
+        text += f" ({r['errors']} errors: {r['status']} non-2xx, {r['timeout']} timeouts)"
+    return text
+
+
+def goal_row(goal, conns, measured, met):
+    return f"| {goal} | {conns} | {measured} | {'yes' if met else 'NO'} |"
+
+
+def goal_rows(rows, conns):
+    """The issue's goals, one row per goal and connection count. A run with
+    errors or without completed requests never meets a goal."""
+    out = []
+    for c in conns:
+        n, ng = rows.get(("node", "detail", c)), rows.get(("nginx", "static", c))
+        if n and ng and ng["rps"]:
+            x = n["rps"] / ng["rps"]
+            out.append(goal_row(f"model detail >= {DETAIL_VS_NGINX}x nginx", c, f"{x:.2f}x",
+                                x >= DETAIL_VS_NGINX and ok(n)))
+    for c in conns:
+        for case in ("search-selective", "search-broad"):
+            n, f = rows.get(("node", case, c)), rows.get(("flask", case, c))
+            goal = f"{case.replace('-', ', ')} >= {SEARCH_VS_FLASK:g}x Flask"
+            if n and f and f["rps"]:
+                x = n["rps"] / f["rps"]
+                out.append(goal_row(goal, c, f"{x:.1f}x", x >= SEARCH_VS_FLASK and ok(n)))
+            elif n and f:
+                out.append(goal_row(goal, c, "no Flask request completed", False))
+    for case, label in (("search-selective", "search, selective"), ("detail", "model detail")):
+        n = rows.get(("node", case, 8))
+        if n:
+            measured = "no request completed" if n["failed"] else f"{ms(n['p99_us'])} ms"
+            out.append(goal_row(f"{label} p99 <= {SELECTIVE_P99_MS:g} ms", 8, measured,
+                                n["p99_us"] <= SELECTIVE_P99_MS * 1000 and ok(n)))
+    return out
+
+
+def version(cmd):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        out = (p.stdout + p.stderr).strip().splitlines()
+        return out[0].split(" Copyright")[0] if out else "?"
+    except OSError:
+        return "?"
+
+
+def machine():
+    cpu = "?"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = 0
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemTotal"):
+            mem = int(line.split()[1]) // 1024
+    try:
+        import flask
+        flask_v = flask.__version__
+    except Exception:  # noqa: BLE001 - only for the report
+        flask_v = "?"
+    return [
+        f"CPU: {cpu}, {os.cpu_count()} cores; RAM {mem / 1024:.1f} GiB; Linux {platform.release()}",
+        f"{version(['nginx', '-v'])}; {version(['gunicorn', '--version'])}; Flask {flask_v}; "
+        f"SQLite {sqlite3.sqlite_version}; {version(['wrk', '-v'])}",
+    ]
+
+
+def cmd_table(a):
+    rows = parse_results(a.results)
+    data = json.load(open(a.dataset))
+    conns = sorted({c for (_, _, c) in rows})
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    sel = data["selective"]
+    broad = data["broad"]
+    out = [f"# bench/http: {now}", ""]
+    out += ["- " + line for line in machine()]
+    out += [f"- data: {data['listings']:,} listings ({data['public']:,} public) by {data['users']:,} users; "
+            f"model detail cycles through {data['detail_paths']:,} listings; selective search cycles "
+            f"{len(sel)} terms matching {min(sel.values())}-{max(sel.values())} listings each; broad search "
+            f"cycles {', '.join(f'{k} ({v:,})' for k, v in broad.items())}",
+            f"- wrk: {a.threads} threads, {a.duration} per case after a warm-up; latencies in ms; "
+            f"agora: `{os.path.relpath(a.agora, os.getcwd()) if not a.no_node else 'not built'}`; "
+            f"Flask: gunicorn, {a.gunicorn_workers} sync workers; nginx: {a.nginx_workers} workers, "
+            f"a {a.static_bytes}-byte JSON file (the node's model-detail response)",
+            f"- load average (1, 5, 15 min) before / after the wrk runs: {a.load} "
+            "(wrk and the servers share the cores; other work on the machine lowers every figure)",
+            ""]
+    out += ["| case | conns | agora req/s | p50 | p99 | Flask req/s | p50 | p99 | agora / Flask |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for c in conns:
+        ng = rows.get(("nginx", "static", c))
+        if ng:
+            out.append(f"| nginx, static file | {c} | {rate(ng)} | {ms(ng['p50_us'])} | {ms(ng['p99_us'])} "
+                       "| | | | |")
+        for case, label in CASES:
+            n, f = rows.get(("node", case, c)), rows.get(("flask", case, c))
+            ratio = f"{n['rps'] / f['rps']:.1f}x" if n and f and f["rps"] and not n["failed"] else "-"
+            out.append(f"| {label} | {c} | {rate(n)} | {ms(n['p50_us']) if n and not n['failed'] else '-'} | "
+                       f"{ms(n['p99_us']) if n and not n['failed'] else '-'} | {rate(f)} | {ms(f['p50_us']) if f and not f['failed'] else '-'} | "
+                       f"{ms(f['p99_us']) if f and not f['failed'] else '-'} | {ratio} |")
+    out += ["", "| goal | connections | measured | met |", "| --- | ---: | ---: | --- |"]
+    out += goal_rows(rows, conns)
+    text = "\n".join(out) + "\n"
+    with open(a.out, "w") as fh:
+        fh.write(text)
+    sys.stdout.write(text)
+    return 0
+
+
+def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "shape" and len(sys.argv) == 5:
+        return cmd_shape(*sys.argv[2:])
+    p = argparse.ArgumentParser(prog="report.py table")
+    p.add_argument("cmd", choices=["table"])
+    p.add_argument("results")
+    p.add_argument("dataset")
+    p.add_argument("out")
+    p.add_argument("--static-bytes", type=int, default=0)
+    p.add_argument("--threads", default="2")
+    p.add_argument("--duration", default="10s")
+    p.add_argument("--gunicorn-workers", default="2")
+    p.add_argument("--nginx-workers", default="2")
+    p.add_argument("--agora", default="build/agora")
+    p.add_argument("--no-node", action="store_true")
+    p.add_argument("--load", default="?", help="load averages before / after the wrk runs")
+    return cmd_table(p.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
