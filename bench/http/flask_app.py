@@ -31,8 +31,9 @@ COLS_TAIL = ("m.task AS task, m.library AS library, m.license AS license, m.tags
              " m.base_model AS base_model, m.price AS price, m.visibility AS visibility,"
              " m.downloads AS downloads, m.likes AS likes, m.rating AS rating,"
              " m.rating_count AS rating_count, m.created_at AS created_at, m.updated_at AS updated_at")
-SQL_MODEL_GET = ("SELECT " + COLS_HEAD + "m.card AS card, " + COLS_TAIL +
-                 " FROM models m JOIN users u ON u.id = m.owner_id WHERE u.username = ? AND m.slug = ?")
+SQL_MODEL_GET = ("SELECT " + COLS_HEAD + "coalesce(c.card, '') AS card, " + COLS_TAIL +
+                 " FROM models m JOIN users u ON u.id = m.owner_id"
+                 " LEFT JOIN model_cards c ON c.model_id = m.id WHERE u.username = ? AND m.slug = ?")
 SQL_VERSIONS = ("SELECT version, major, minor, patch, prerelease FROM versions"
                 " WHERE model_id = ? AND state = 'published'")
 HITS_CTE = ("hits AS MATERIALIZED (SELECT rowid AS id, bm25(models_fts, 10.0, 5.0, 1.0, 3.0) AS rank"
@@ -47,10 +48,13 @@ FACETS = ("f AS MATERIALIZED (SELECT m.task AS task, m.license AS license, m.lib
           " SELECT '', NULL, count(*) FROM f")
 SQL_NEWEST = ("SELECT " + COLS_HEAD + COLS_TAIL + ", m.created_at AS sort_key" + FROM_PLAIN +
               " ORDER BY m.created_at DESC, m.id DESC LIMIT ?")
-SQL_NEWEST_FACETS = "WITH " + FACETS.format(from_=FROM_PLAIN)
+# The unfiltered catalogue's counts, kept by triggers (migration 0002), as the node reads them.
+SQL_NEWEST_FACETS = "SELECT facet, value, n FROM facet_counts WHERE n > 0"
 SQL_SEARCH = ("WITH " + HITS_CTE + " SELECT " + COLS_HEAD + COLS_TAIL + ", h.rank AS sort_key" + FROM_FTS +
               " ORDER BY h.rank ASC, m.id ASC LIMIT ?")
-SQL_SEARCH_FACETS = "WITH " + HITS_CTE + ", " + FACETS.format(from_=FROM_FTS)
+# Counting needs the matches, not their rank (as the node does).
+HITS_UNRANKED_CTE = "hits AS MATERIALIZED (SELECT rowid AS id FROM models_fts WHERE models_fts MATCH ?)"
+SQL_SEARCH_FACETS = "WITH " + HITS_UNRANKED_CTE + ", " + FACETS.format(from_=FROM_FTS)
 JSON_COLS = ("tags", "datasets", "metrics", "language")
 WORD = re.compile(r"[A-Za-z0-9\x80-\U0010FFFF]+")
 
@@ -152,7 +156,8 @@ def model_search():
     total = 0
     for facet, value, count in counts:
         if facet:
-            facets[facet][value] = count
+            if value:
+                facets[facet][value] = count
         else:
             total = count
     next_cursor = None

@@ -19,10 +19,16 @@ struct api {
     const char *data_dir;
     bool cookie_secure;         /* mark the session cookie Secure (behind HTTPS) */
     const char *version;
+    struct api_cache *cache;    /* anonymous public reads; NULL = off (cache.c) */
 };
 
 extern const struct http_route api_routes[];
 extern const size_t api_nroutes;
+
+/* api_cache_new() makes the micro-cache of anonymous public reads (cache.c)
+ * keeping answers for ttl_ms; it returns NULL (no cache) for ttl_ms <= 0. */
+struct api_cache *api_cache_new(int ttl_ms);
+void api_cache_free(struct api_cache *c);
 
 /* The OpenAPI document served at /api/v1/openapi.yaml. */
 const char *api_openapi(size_t *len);

@@ -44,6 +44,16 @@ int api_reply(struct api_call *c, struct http_resp *resp, int status, json_t *bo
 /* api_error() writes the JSON error for `e` into resp. */
 void api_error(struct http_req *req, struct http_resp *resp, const struct ag_err *e);
 
+/*
+ * The micro-cache of anonymous public reads (cache.c). A handler that opts
+ * in starts with api_cache_serve(), which answers a hit (true) and returns
+ * false otherwise; it notes market_generation() before reading and ends with
+ * api_cache_store(), which keeps a 200 answer to an anonymous GET.
+ */
+bool api_cache_serve(struct api *api, struct http_req *req, struct http_resp *resp);
+void api_cache_store(struct api *api, struct http_req *req, const struct http_resp *resp,
+                     uint64_t generation);
+
 /* Reading typed members for handlers: 0 or an error left in c. */
 int api_str(struct api_call *c, json_t *obj, const char *key, bool required, const char **out);
 

@@ -48,11 +48,18 @@ int api_model_get(void *app, struct http_req *req, struct http_resp *resp)
 {
     json_t *out = NULL;
     struct api_call c;
+    uint64_t gen;
+
+    if (api_cache_serve(app, req, resp))
+        return 0;
+    gen = market_generation(((struct api *)app)->market);
 
     if (!api_start(app, req, &c))
         c.rc = market_model_get(c.market, c.viewer, http_param(req, "owner"),
                                 http_param(req, "slug"), &out, &c.err);
-    return api_reply(&c, resp, 200, out);
+    api_reply(&c, resp, 200, out);
+    api_cache_store(app, req, resp, gen);
+    return 0;
 }
 
 int api_model_update(void *app, struct http_req *req, struct http_resp *resp)
@@ -150,8 +157,15 @@ int api_model_search(void *app, struct http_req *req, struct http_resp *resp)
     struct search_params p = {0};
     json_t *out = NULL;
     struct api_call c;
+    uint64_t gen;
+
+    if (api_cache_serve(app, req, resp))
+        return 0;
+    gen = market_generation(((struct api *)app)->market);
 
     if (!api_start(app, req, &c) && !search_params(&c, &p))
         c.rc = market_search(c.market, c.viewer, &p, &out, &c.err);
-    return api_reply(&c, resp, 200, out);
+    api_reply(&c, resp, 200, out);
+    api_cache_store(app, req, resp, gen);
+    return 0;
 }

@@ -22,6 +22,12 @@ const struct http_route api_routes[] = {
     {"GET", "/api/v1/tokens", api_tokens_list, 0, 0},
     {"POST", "/api/v1/tokens", api_tokens_create, 1 * KiB, 0},
     {"DELETE", "/api/v1/tokens/{id}", api_tokens_revoke, 0, 0},
+    /* chain (issue 4): Sign-In with Ethereum, wallets, licences, indexer status */
+    {"GET", "/api/v1/auth/siwe/nonce", api_siwe_nonce, 0, HTTP_ROUTE_PUBLIC},
+    {"POST", "/api/v1/auth/siwe", api_siwe_login, 24 * KiB, HTTP_ROUTE_PUBLIC},
+    {"POST", "/api/v1/auth/siwe/link", api_siwe_link, 24 * KiB, 0},
+    {"GET", "/api/v1/auth/wallets", api_wallets_get, 0, 0},
+    {"GET", "/api/v1/chain", api_chain_get, 0, HTTP_ROUTE_PUBLIC},
 
     {"GET", "/api/v1/users/{username}", api_user_get, 0, HTTP_ROUTE_PUBLIC},
     {"PATCH", "/api/v1/users/{username}", api_user_update, 16 * KiB, 0},
@@ -41,6 +47,16 @@ const struct http_route api_routes[] = {
     {"DELETE", MODEL "/like", api_like_delete, 0, 0},
     {"GET", MODEL "/reviews", api_review_list, 0, HTTP_ROUTE_PUBLIC},
     {"POST", MODEL "/reviews", api_review_create, 16 * KiB, 0},
+
+    /* storage (issue 3). PATCH streams its body to disk (HTTP_ROUTE_STREAM):
+     * the market caps it at the upload's declared size, itself capped by
+     * --max-upload-size, so the route's own cap only bounds the protocol. */
+    {"POST", MODEL "/versions/{version}/uploads", api_upload_create, 4 * KiB, 0},
+    {"GET", "/api/v1/uploads/{id}", api_upload_get, 0, 0},
+    {"PATCH", "/api/v1/uploads/{id}", api_upload_patch, (size_t)1 << 62, HTTP_ROUTE_STREAM},
+    {"DELETE", "/api/v1/uploads/{id}", api_upload_delete, 0, 0},
+    {"GET", MODEL "/versions/{version}/files/{name}", api_file_get, 0, HTTP_ROUTE_PUBLIC},
+    {"GET", "/ipfs/{cid}", api_gateway_get, 0, HTTP_ROUTE_PUBLIC | HTTP_ROUTE_HIDDEN},
 };
 
 const size_t api_nroutes = ARRAY_SIZE(api_routes);

@@ -16,6 +16,12 @@ HANDLER(api_me);
 HANDLER(api_tokens_list);
 HANDLER(api_tokens_create);
 HANDLER(api_tokens_revoke);
+/* chain (issue 4): chain.c */
+HANDLER(api_siwe_nonce);
+HANDLER(api_siwe_login);
+HANDLER(api_siwe_link);
+HANDLER(api_wallets_get);
+HANDLER(api_chain_get);
 HANDLER(api_user_get);
 HANDLER(api_user_update);
 HANDLER(api_user_reviews);
@@ -33,6 +39,13 @@ HANDLER(api_like_put);
 HANDLER(api_like_delete);
 HANDLER(api_review_list);
 HANDLER(api_review_create);
+/* storage (issue 3): uploads.c, files.c, gateway.c */
+HANDLER(api_upload_create);
+HANDLER(api_upload_get);
+HANDLER(api_upload_patch);
+HANDLER(api_upload_delete);
+HANDLER(api_file_get);
+HANDLER(api_gateway_get);
 
 #undef HANDLER
 

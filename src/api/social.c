@@ -30,8 +30,13 @@ int api_review_list(void *app, struct http_req *req, struct http_resp *resp)
 {
     json_t *list = NULL;
     struct api_call c;
+    uint64_t gen;
     int64_t limit = 50, offset = 0;
     const char *v;
+
+    if (api_cache_serve(app, req, resp))
+        return 0;
+    gen = market_generation(((struct api *)app)->market);
 
     if (!api_start(app, req, &c)) {
         if ((v = http_query(req, "limit")) && (parse_i64(v, &limit) || limit < 1 || limit > 100))
@@ -44,7 +49,9 @@ int api_review_list(void *app, struct http_req *req, struct http_resp *resp)
                                       http_param(req, "slug"), (int)limit, (int)offset, &list,
                                       &c.err);
     }
-    return api_reply(&c, resp, 200, list ? json_pack("{s:o}", "reviews", list) : NULL);
+    api_reply(&c, resp, 200, list ? json_pack("{s:o}", "reviews", list) : NULL);
+    api_cache_store(app, req, resp, gen);
+    return 0;
 }
 
 int api_review_create(void *app, struct http_req *req, struct http_resp *resp)

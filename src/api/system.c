@@ -4,6 +4,7 @@
 #include "core/json.h"
 #include "api/internal.h"
 #include "api/routes.h"
+#include "ipfs/blockstore.h"
 
 #include <unistd.h>
 
@@ -21,7 +22,9 @@ int api_healthz(void *app, struct http_req *req, struct http_resp *resp)
     struct ag_err e = {0};
     int version = 0;
     bool db_ok = store_health(api->market->store, &version, &e) == 0;
-    bool storage_ok = api->data_dir && access(api->data_dir, W_OK) == 0;
+    bool storage_ok = api->data_dir && access(api->data_dir, W_OK) == 0 &&
+                      market_blockstore(api->market) &&
+                      access(blockstore_dir(market_blockstore(api->market)), W_OK) == 0;
     json_t *out;
     UNUSED(req);
 
@@ -30,6 +33,9 @@ int api_healthz(void *app, struct http_req *req, struct http_resp *resp)
                     "status", db_ok ? "ok" : "error", "schema_version", version, "storage",
                     "status", storage_ok ? "ok" : "error", "backend", "local", "chain", "status",
                     "not_configured");
+    json_object_set_new(json_object_get(out, "storage"), "kubo",
+                        json_string(market_kubo_status(api->market)));
+    json_object_set_new(out, "chain", market_chain_status(api->market)); /* issue 4 */
     resp->status = db_ok && storage_ok ? 200 : 503;
     json_dump_buf(&resp->body, out);
     json_decref(out);

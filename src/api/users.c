@@ -8,10 +8,17 @@ int api_user_get(void *app, struct http_req *req, struct http_resp *resp)
 {
     json_t *out = NULL;
     struct api_call c;
+    uint64_t gen;
+
+    if (api_cache_serve(app, req, resp))
+        return 0;
+    gen = market_generation(((struct api *)app)->market);
 
     if (!api_start(app, req, &c))
         c.rc = market_user_get(c.market, c.viewer, http_param(req, "username"), &out, &c.err);
-    return api_reply(&c, resp, 200, out);
+    api_reply(&c, resp, 200, out);
+    api_cache_store(app, req, resp, gen);
+    return 0;
 }
 
 int api_user_update(void *app, struct http_req *req, struct http_resp *resp)

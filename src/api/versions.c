@@ -19,11 +19,18 @@ int api_version_list(void *app, struct http_req *req, struct http_resp *resp)
 {
     json_t *list = NULL;
     struct api_call c;
+    uint64_t gen;
+
+    if (api_cache_serve(app, req, resp))
+        return 0;
+    gen = market_generation(((struct api *)app)->market);
 
     if (!api_start(app, req, &c))
         c.rc = market_version_list(c.market, c.viewer, http_param(req, "owner"),
                                    http_param(req, "slug"), &list, &c.err);
-    return api_reply(&c, resp, 200, list ? json_pack("{s:o}", "versions", list) : NULL);
+    api_reply(&c, resp, 200, list ? json_pack("{s:o}", "versions", list) : NULL);
+    api_cache_store(app, req, resp, gen);
+    return 0;
 }
 
 int api_version_create(void *app, struct http_req *req, struct http_resp *resp)
@@ -49,12 +56,19 @@ int api_version_get(void *app, struct http_req *req, struct http_resp *resp)
 {
     json_t *out = NULL;
     struct api_call c;
+    uint64_t gen;
+
+    if (api_cache_serve(app, req, resp))
+        return 0;
+    gen = market_generation(((struct api *)app)->market);
 
     if (!api_start(app, req, &c))
         c.rc = market_version_get(c.market, c.viewer, http_param(req, "owner"),
                                   http_param(req, "slug"), http_param(req, "version"), &out,
                                   &c.err);
-    return api_reply(&c, resp, 200, out);
+    api_reply(&c, resp, 200, out);
+    api_cache_store(app, req, resp, gen);
+    return 0;
 }
 
 int api_version_update(void *app, struct http_req *req, struct http_resp *resp)

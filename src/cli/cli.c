@@ -51,6 +51,12 @@ static const struct cli_cmd commands[] = {
      "usage: agora review OWNER/SLUG --rating 1-5 [--text TEXT] [--json]\n"
      "       agora review list OWNER/SLUG [--json]"},
     {"ipfs", cmd_ipfs, "content-addressed storage: add, cat, get, verify, CAR", cmd_ipfs_usage},
+    {"push", cmd_push, "upload model files into a version (resumable, with progress)",
+     cmd_push_usage},
+    {"pull", cmd_pull, "download a version's files, verified against sha256 and CID",
+     cmd_pull_usage},
+    {"gc", cmd_gc, "remove blocks no stored file needs (node side)", cmd_gc_usage},
+    {"chain", cmd_chain, "deploy the contracts; show the chain and indexer status", cmd_chain_usage},
     {"onnx", cmd_onnx, "run, inspect and test ONNX models", cmd_onnx_usage},
     {"wallet", cmd_wallet, "manage keystore accounts, balances and signed messages",
     "usage: agora wallet new [--keystore-dir DIR] [--passphrase-file FILE] [--scrypt-n N]\n"

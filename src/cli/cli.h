@@ -49,5 +49,14 @@ int cmd_ipfs(int argc, char **argv);
 extern const char cmd_ipfs_usage[];
 int cmd_onnx(int argc, char **argv);
 extern const char cmd_onnx_usage[];
+int cmd_chain(int argc, char **argv);   /* issue 4: cmd_chain.c */
+extern const char cmd_chain_usage[];
+/* Model files (issue 3): cmd_push.c, cmd_pull.c, cmd_gc.c. */
+int cmd_push(int argc, char **argv);
+extern const char cmd_push_usage[];
+int cmd_pull(int argc, char **argv);
+extern const char cmd_pull_usage[];
+int cmd_gc(int argc, char **argv);
+extern const char cmd_gc_usage[];
 
 #endif

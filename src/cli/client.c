@@ -1265,3 +1265,233 @@ int table_add(struct table *t, struct row *r)
         buf_reset(&r->cell[i]);
     return rc;
 }
+
+/* ---- streaming transfers ---------------------------------------------------- */
+
+static void human_bytes(char *out, size_t size, double n)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (n >= 1024 && u < 4) {
+        n /= 1024;
+        u++;
+    }
+    snprintf(out, size, u ? "%.1f %s" : "%.0f %s", n, unit[u]);
+}
+
+void progress_init(struct progress *p, const char *label, uint64_t total, uint64_t base)
+{
+    memset(p, 0, sizeof(*p));
+    p->label = label;
+    p->total = total;
+    p->base = base;
+    p->start_us = time_mono_us();
+    p->enabled = isatty(STDERR_FILENO) || getenv("AGORA_PROGRESS");
+}
+
+static void progress_draw(struct progress *p, uint64_t done, bool final)
+{
+    char d[32], t[32], r[32], eta[32];
+    double secs = (double)(time_mono_us() - p->start_us) / 1e6;
+    double rate = secs > 0 ? (double)(done - MIN(done, p->base)) / secs : 0;
+    int pct = p->total ? (int)(100.0 * (double)done / (double)p->total) : 100;
+
+    human_bytes(d, sizeof(d), (double)done);
+    human_bytes(t, sizeof(t), (double)p->total);
+    human_bytes(r, sizeof(r), rate);
+    if (final)
+        snprintf(eta, sizeof(eta), "in %.1f s", secs);
+    else if (rate > 0 && done < p->total)
+        snprintf(eta, sizeof(eta), "ETA %.0f s", (double)(p->total - done) / rate);
+    else
+        snprintf(eta, sizeof(eta), "ETA -");
+    fprintf(stderr, "\r%s %3d%% %s / %s  %s/s  %s\033[K%s", p->label, pct, d, t, r, eta,
+            final ? "\n" : "");
+    fflush(stderr);
+}
+
+void progress_update(struct progress *p, uint64_t done)
+{
+    int64_t now = time_mono_us();
+    if (!p->enabled || now - p->last_us < 200000)
+        return;
+    p->last_us = now;
+    progress_draw(p, done, false);
+}
+
+void progress_end(struct progress *p, uint64_t done)
+{
+    if (p->enabled)
+        progress_draw(p, done, true);
+}
+
+struct stream_sink {
+    struct client_stream *s;
+    struct buf body;      /* non-2xx or JSON bodies */
+    bool to_writer;
+};
+
+static size_t stream_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct stream_sink *k = arg;
+    size_t n = size * nmemb;
+    if (k->to_writer) {
+        if (k->s->write(data, n, k->s->ctx)) {
+            k->s->write_failed = true;
+            return 0;
+        }
+        return n;
+    }
+    return buf_add(&k->body, data, n) ? 0 : n;
+}
+
+static void copy_header(const char *data, size_t n, const char *name, char *out, size_t size)
+{
+    size_t i = strlen(name), k = 0;
+    if (n <= i || strncasecmp(data, name, i))
+        return;
+    while (i < n && (data[i] == ' ' || data[i] == '\t'))
+        i++;
+    while (i < n && k + 1 < size && data[i] != '\r' && data[i] != '\n')
+        out[k++] = data[i++];
+    out[k] = '\0';
+}
+
+static size_t stream_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct stream_sink *k = arg;
+    size_t n = size * nmemb;
+    if (n >= 5 && !strncmp(data, "HTTP/", 5)) {
+        /* A new response (after 100 Continue, say): decide where its body goes. */
+        long status = 0;
+        const char *sp = memchr(data, ' ', n);
+        if (sp)
+            status = strtol(sp + 1, NULL, 10);
+        k->to_writer = k->s->write && status >= 200 && status < 300;
+        buf_reset(&k->body);
+    }
+    copy_header(data, n, "upload-offset:", k->s->upload_offset, sizeof(k->s->upload_offset));
+    copy_header(data, n, "x-content-sha256:", k->s->content_sha256,
+                sizeof(k->s->content_sha256));
+    copy_header(data, n, "x-agora-stored:", k->s->stored, sizeof(k->s->stored));
+    if (n > 13 && !strncasecmp(data, "content-type:", 13) && strstr(data, "application/json"))
+        k->to_writer = false; /* a JSON answer is for us, whatever the status */
+    return n;
+}
+
+static size_t stream_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+    struct client_stream *s = arg;
+    return s->read(buf, size * nitems, s->ctx);
+}
+
+static int stream_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow)
+{
+    struct client_stream *s = arg;
+    UNUSED(dltotal);
+    UNUSED(ultotal);
+    if (s->progress)
+        s->progress(s->ctx, (uint64_t)ulnow, (uint64_t)dlnow);
+    return 0;
+}
+
+int client_stream(struct client *c, struct client_stream *s)
+{
+    CURL *h = c->curl;
+    struct curl_slist *hdrs = NULL, *tmp;
+    struct stream_sink k;
+    struct buf url, auth;
+    char errbuf[CURL_ERROR_SIZE];
+    struct ag_err e;
+    CURLcode cc;
+    int rc = EXIT_ERR;
+
+    memset(&k, 0, sizeof(k));
+    k.s = s;
+    s->status = 0;
+    s->body = NULL;
+    s->upload_offset[0] = s->content_sha256[0] = s->stored[0] = '\0';
+    s->write_failed = false;
+    buf_init(&k.body, (size_t)1 << 20);
+    buf_init(&url, PATH_CAP + 2048);
+    buf_init(&auth, 4096);
+    errbuf[0] = '\0';
+    if (buf_addf(&url, "%s%s", c->node, s->path)) {
+        rc = cli_fail(c->cmd, "request URL is too long");
+        goto out;
+    }
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url.p);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CLIENT_CONNECT_TIMEOUT);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "agora-cli/0.1.0");
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, stream_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, stream_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &k);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, s->method);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, stream_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, s);
+    if (s->max_send_speed > 0)
+        curl_easy_setopt(h, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)s->max_send_speed);
+    if (s->upload_len >= 0) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, stream_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, s);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)s->upload_len);
+    }
+    if (c->token) {
+        if (buf_addf(&auth, "Authorization: Bearer %s", c->token)) {
+            rc = cli_fail(c->cmd, "the API token is too long");
+            goto out;
+        }
+        if (!(tmp = curl_slist_append(hdrs, auth.p)))
+            goto oom;
+        hdrs = tmp;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(s->headers) && s->headers[i]; i++) {
+        if (!(tmp = curl_slist_append(hdrs, s->headers[i])))
+            goto oom;
+        hdrs = tmp;
+    }
+    if (!(tmp = curl_slist_append(hdrs, "Expect:")))
+        goto oom;
+    hdrs = tmp;
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    cc = curl_easy_perform(h);
+    if (s->write_failed) {
+        rc = EXIT_ERR; /* the writer printed why */
+        goto out;
+    }
+    if (cc != CURLE_OK) {
+        rc = cli_fail(c->cmd, "transfer with %s failed: %s", c->node,
+                      errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &s->status);
+    if (k.body.n) {
+        ag_err_clear(&e);
+        if (json_parse(k.body.p, k.body.n, &s->body, &e))
+            s->body = NULL;
+    }
+    rc = 0;
+    goto out;
+oom:
+    rc = cli_fail(c->cmd, "out of memory");
+out:
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdrs);
+    if (auth.n)
+        explicit_bzero(auth.p, auth.n);
+    buf_release(&auth);
+    buf_release(&url);
+    buf_release(&k.body);
+    return rc;
+}

@@ -255,4 +255,47 @@ void row_release(struct row *r);
 /* table_add() returns 0, or prints why and returns EXIT_ERR (out of memory). */
 int table_add(struct table *t, struct row *r);
 
+
+/* ---- streaming transfers (storage: agora push / pull) --------------------- */
+
+/* A progress line on stderr: bytes done of total, rate and ETA, redrawn at
+ * most a few times a second, only when stderr is a terminal (or `force`). */
+struct progress {
+    const char *label;
+    uint64_t total, base;     /* base: bytes already there when this run started */
+    int64_t start_us, last_us;
+    bool enabled;
+};
+void progress_init(struct progress *p, const char *label, uint64_t total, uint64_t base);
+/* progress_update() draws `done` (counting from 0 of the whole, base included). */
+void progress_update(struct progress *p, uint64_t done);
+/* progress_end() draws the final state and ends the line. */
+void progress_end(struct progress *p, uint64_t done);
+
+/* One streamed request: the request body comes from `read` (exactly
+ * `upload_len` bytes; -1 = no body), the response body of a 2xx status goes
+ * to `write` (else, and always for JSON answers, it is collected into
+ * `body`, capped). No total timeout: a transfer stalled for 60 s fails. */
+struct client_stream {
+    const char *method, *path;
+    const char *headers[8];          /* extra "Name: value" lines, NULL-terminated */
+    int64_t upload_len;
+    size_t (*read)(char *buf, size_t n, void *ctx);   /* returns bytes, 0 = end, CURL_READFUNC_ABORT */
+    int (*write)(const void *p, size_t n, void *ctx); /* non-zero aborts the transfer */
+    void (*progress)(void *ctx, uint64_t up, uint64_t down);
+    void *ctx;
+    long max_send_speed;             /* bytes/s, 0 = unlimited */
+    /* results */
+    long status;
+    json_t *body;                    /* parsed JSON answer, or NULL */
+    char upload_offset[24];          /* the Upload-Offset header, "" if none */
+    char content_sha256[65];         /* the X-Content-SHA256 header, "" if none */
+    char stored[16];                 /* the X-Agora-Stored header: "clear", "encrypted" or "" */
+    bool write_failed;               /* `write` asked to stop */
+};
+/* client_stream() returns 0 when a response arrived (any status) and
+ * EXIT_ERR, printed, when the transfer failed (connection lost, timeout);
+ * `s->status` is then 0. The caller json_decref()s s->body. */
+int client_stream(struct client *c, struct client_stream *s);
+
 #endif

@@ -6,8 +6,11 @@
 #include "api/api.h"
 #include "cli/cli.h"
 #include "cli/node.h"
+#include "chain/chain.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <time.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sodium.h>
@@ -27,7 +30,19 @@ struct serve_settings {
     long session_ttl;
     long throttle_account;
     long throttle_ip;
+    long cache_ms;
     int cookie_secure;
+    long max_upload;
+    long upload_ttl;
+    long cleanup_interval;
+    char *kubo_api;
+    int verify_blocks;
+    /* chain (issue 4) */
+    char *chain_rpc;
+    char *chain_manifest;
+    long chain_confirmations;
+    long chain_poll_ms;
+    long chain_max_range;
 };
 
 #define OPT(name, kind, field, def, help, lo, hi)                                          \
@@ -55,9 +70,125 @@ static const struct config_opt serve_opts[] = {
         "failed logins per account per 15 minutes before a lock", 1, 1000000),
     OPT("throttle-ip", CONFIG_INT, throttle_ip, "20",
         "failed logins per address per 15 minutes before a lock", 1, 1000000),
+    OPT("cache-ms", CONFIG_INT, cache_ms, "2000",
+        "reuse answers to anonymous public reads for this long (0 = off)", 0, 3600000),
     OPT("cookie-secure", CONFIG_BOOL, cookie_secure, "false",
         "mark session cookies Secure (when served over HTTPS)", 0, 0),
+    OPT("max-upload-size", CONFIG_INT, max_upload, "68719476736",
+        "largest model file accepted, in bytes", 0, 1L << 50),
+    OPT("upload-ttl", CONFIG_INT, upload_ttl, "86400",
+        "seconds an upload may stay unfinished before it is removed", 60, 365L * 86400),
+    OPT("cleanup-interval", CONFIG_INT, cleanup_interval, "600",
+        "seconds between sweeps of expired uploads", 1, 86400),
+    OPT("kubo-api", CONFIG_STR, kubo_api, NULL,
+        "Kubo RPC API to pin new content to, e.g. http://127.0.0.1:5001", 0, 0),
+    OPT("verify-blocks", CONFIG_BOOL, verify_blocks, "true",
+        "check every block's hash when reading it from disk", 0, 0),
+    /* chain (issue 4) */
+    OPT("chain-rpc", CONFIG_STR, chain_rpc, NULL,
+        "EVM JSON-RPC endpoint to index (anvil, Ganache, a testnet, an L2); none = no chain", 0, 0),
+    OPT("chain-manifest", CONFIG_STR, chain_manifest, NULL,
+        "deployment manifest of `agora chain deploy` (default DATA_DIR/chain.json)", 0, 0),
+    OPT("chain-confirmations", CONFIG_INT, chain_confirmations, "0",
+        "blocks behind the head before an event is indexed", 0, 10000),
+    OPT("chain-poll-ms", CONFIG_INT, chain_poll_ms, "1000",
+        "milliseconds between indexer rounds once caught up", 50, 600000),
+    OPT("chain-max-range", CONFIG_INT, chain_max_range, "2000",
+        "most blocks per eth_getLogs request", 1, 1000000),
 };
+
+/* chain_open() loads the manifest and starts the indexer when --chain-rpc
+ * is set (issue 4). The node serves even while the RPC node is down: the
+ * indexer reports it in /healthz and retries. */
+static int chain_open(const struct serve_settings *set, struct market *market,
+                      struct chain_manifest *manifest, struct market_chain *mc,
+                      struct ag_err *e)
+{
+    char path[PATH_MAX];
+    struct chain_indexer_config icfg = {0};
+    int rc;
+
+    if (!set->chain_rpc)
+        return 0;
+    if (set->chain_manifest)
+        str_copy(path, set->chain_manifest, sizeof(path));
+    else
+        snprintf(path, sizeof(path), "%s/chain.json", set->data_dir);
+    if ((rc = chain_manifest_load(path, manifest, e))) {
+        if (rc == AG_ENOTFOUND)
+            ag_errf(e, rc, "chain-manifest", "no deployment manifest at %s: run `agora chain "
+                    "deploy` first or pass --chain-manifest", path);
+        return rc;
+    }
+    icfg.rpc = set->chain_rpc;
+    icfg.manifest = manifest;
+    icfg.store = market->store;
+    icfg.confirmations = (unsigned)set->chain_confirmations;
+    icfg.poll_ms = (unsigned)set->chain_poll_ms;
+    icfg.max_range = (unsigned)set->chain_max_range;
+    mc->chain_id = manifest->chain_id;
+    mc->rpc_url = set->chain_rpc;
+    mc->manifest = manifest;
+    if ((rc = chain_indexer_start(&icfg, &mc->indexer, e)))
+        return rc;
+    market->chain = mc;
+    log_info("chain: following chain %" PRIu64 " at %s from block %" PRIu64, manifest->chain_id,
+             set->chain_rpc, manifest->block);
+    return 0;
+}
+
+/* The expired-upload sweeper: one thread, woken every cleanup-interval
+ * seconds or when the node stops. Several nodes may sweep one database at
+ * once: market_upload_expire() lets exactly one remove each upload. */
+struct sweeper {
+    struct market *market;
+    long interval;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop, started;
+};
+
+static void sweep_once(struct market *m)
+{
+    struct ag_err e = {0};
+    int removed = 0;
+    if (market_upload_expire(m, time_now(), &removed, &e))
+        log_warn("storage: upload cleanup failed: %s", e.msg);
+    else if (removed)
+        log_info("storage: removed %d expired uploads", removed);
+}
+
+static void *sweeper_main(void *arg)
+{
+    struct sweeper *sw = arg;
+    pthread_mutex_lock(&sw->lock);
+    while (!sw->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += sw->interval;
+        pthread_cond_timedwait(&sw->wake, &sw->lock, &until);
+        if (sw->stop)
+            break;
+        pthread_mutex_unlock(&sw->lock);
+        sweep_once(sw->market);
+        pthread_mutex_lock(&sw->lock);
+    }
+    pthread_mutex_unlock(&sw->lock);
+    return NULL;
+}
+
+static void sweeper_stop(struct sweeper *sw)
+{
+    if (!sw->started)
+        return;
+    pthread_mutex_lock(&sw->lock);
+    sw->stop = true;
+    pthread_cond_signal(&sw->wake);
+    pthread_mutex_unlock(&sw->lock);
+    pthread_join(sw->thread, NULL);
+    sw->started = false;
+}
 
 /* Shutdown signals go through a pipe: whichever thread the kernel picks
  * runs the handler, which only writes the signal number; the main thread
@@ -154,8 +285,12 @@ int cmd_serve(int argc, char **argv)
     struct http_config hcfg = {0};
     struct http_server *http = NULL;
     struct store *store = NULL;
-    struct market market;
+    struct market market = {0};
+    struct market_storage_config scfg = {0};
+    struct sweeper sw = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
     struct api api = {0};
+    struct chain_manifest manifest = {0};
+    struct market_chain mchain = {0};
     struct ag_err e = {0};
     int sig = 0, rc = EXIT_ERR, level;
 
@@ -191,7 +326,28 @@ int cmd_serve(int argc, char **argv)
     mcfg.throttle_account_max = (int)set.throttle_account;
     mcfg.throttle_ip_max = (int)set.throttle_ip;
     market_init(&market, store, &mcfg);
+    scfg.data_dir = set.data_dir;
+    scfg.max_upload = (uint64_t)set.max_upload;
+    scfg.upload_ttl = set.upload_ttl;
+    scfg.kubo_api = set.kubo_api;
+    scfg.verify = set.verify_blocks;
+    if (market_storage_open(&market, &scfg, &e)) {
+        fprintf(stderr, "agora serve: %s\n", e.msg);
+        goto out;
+    }
+    if (chain_open(&set, &market, &manifest, &mchain, &e)) {
+        fprintf(stderr, "agora serve: %s\n", e.msg);
+        goto out;
+    }
+    sweep_once(&market);
+    sw.market = &market;
+    sw.interval = set.cleanup_interval;
+    if (pthread_create(&sw.thread, NULL, sweeper_main, &sw) == 0)
+        sw.started = true;
+    else
+        log_warn("storage: cannot start the upload sweeper; expired uploads are removed at start only");
     api.market = &market;
+    api.cache = api_cache_new((int)set.cache_ms);
     api.data_dir = set.data_dir;
     api.cookie_secure = set.cookie_secure;
     api.version = "0.1.0";
@@ -223,6 +379,14 @@ int cmd_serve(int argc, char **argv)
     http_server_stop(http, 10000);
     rc = EXIT_OK;
 out:
+    sweeper_stop(&sw);
+    chain_indexer_stop(mchain.indexer);
+    market.chain = NULL;
+    chain_manifest_release(&manifest);
+    if (store)
+        market_storage_close(&market);
+    api_cache_free(api.cache);
+    market_release(&market);
     store_close(store);
     for (int i = 0; i < 2; i++)
         if (sig_pipe[i] >= 0)

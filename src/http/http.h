@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/arena.h"
 #include "core/buf.h"
@@ -43,7 +44,56 @@ struct http_req {
     struct arena arena;        /* freed when the request ends */
     void *conn;                /* the MHD connection, for header lookups */
     void *auth;                /* for the application: who is asking */
+    /* HTTP_ROUTE_STREAM routes only (see enum http_phase): */
+    int phase;                 /* an enum http_phase */
+    const void *chunk;         /* HTTP_PHASE_BODY: the piece that arrived */
+    size_t chunk_len;
+    void *stream;              /* the application's per-request state */
+    uint64_t body_received;    /* body bytes handed over so far */
+    int body_error;            /* HTTP_PHASE_ANSWER: what stopped the body, or 0 */
+    bool handled;              /* HTTP_PHASE_DONE: whether HTTP_PHASE_ANSWER ran */
 };
+
+/*
+ * Streaming request bodies (HTTP_ROUTE_STREAM). The server never buffers the
+ * body of such a route (req->body stays empty); its handler is called in
+ * phases, told apart by req->phase:
+ *   HTTP_PHASE_BEGIN  once the headers are in, before any byte is read (no
+ *                     "100 Continue" goes out before it returns): the place
+ *                     to authenticate and set up req->stream;
+ *   HTTP_PHASE_BODY   for each piece of the body as it arrives (req->chunk,
+ *                     req->chunk_len), in order;
+ *   HTTP_PHASE_ANSWER once the body is complete: fill `resp` as usual;
+ *   HTTP_PHASE_DONE   exactly once when the request ends if BEGIN ran, sent
+ *                     or not (req->handled is false when the client went away
+ *                     before ANSWER): release req->stream; resp is unused.
+ * A non-zero return from BEGIN answers at once, from the headers alone:
+ * req->body_error gets the code and ANSWER runs (typically answering with
+ * the error it left in req->stream); the connection is closed after it. A
+ * non-zero return from BODY stops handing bytes over: the rest of the body
+ * is read and dropped (HTTP allows no answer mid-body) and ANSWER runs at
+ * its end, unless more than 1 MiB is still coming, in which case the
+ * connection is cut (DONE then sees handled == false). The
+ * route's max_body still caps the body (413, answered by the server, which
+ * then calls neither ANSWER nor, when the cap is known from Content-Length,
+ * BEGIN). Handlers of other routes only ever see HTTP_PHASE_ANSWER.
+ */
+enum http_phase { HTTP_PHASE_ANSWER = 0, HTTP_PHASE_BEGIN, HTTP_PHASE_BODY, HTTP_PHASE_DONE };
+
+/*
+ * Streaming responses: a handler that sets `reader` has the body produced
+ * on demand instead of from `body` or `fd`. The reader fills at most `max`
+ * bytes of `out` with the body starting at byte `pos` (calls come in order,
+ * pos growing by what the previous call returned) and returns how many it
+ * wrote (> 0), HTTP_READER_END at the end, or HTTP_READER_ERROR to cut the
+ * connection (a failure after the headers are sent). `reader_free` (may be
+ * NULL) is called once with `reader_ctx` when the response is done, sent or
+ * not. `reader_size` is the body length, or HTTP_SIZE_UNKNOWN (chunked).
+ */
+typedef ssize_t (*http_reader_fn)(void *ctx, uint64_t pos, char *out, size_t max);
+#define HTTP_READER_END ((ssize_t)-1)
+#define HTTP_READER_ERROR ((ssize_t)-2)
+#define HTTP_SIZE_UNKNOWN UINT64_MAX
 
 struct http_resp {
     int status;
@@ -52,6 +102,10 @@ struct http_resp {
     int nheaders;
     int fd;                    /* >= 0: send this file instead of body */
     uint64_t fd_offset, fd_length;
+    http_reader_fn reader;     /* non-NULL: stream the body from it (see above) */
+    void *reader_ctx;
+    void (*reader_free)(void *ctx);
+    uint64_t reader_size;
 };
 
 /* A handler fills `resp`; it returns 0, or a negative code when it could
@@ -61,6 +115,7 @@ typedef int (*http_handler)(void *app, struct http_req *req, struct http_resp *r
 enum http_route_flags {
     HTTP_ROUTE_PUBLIC = 1 << 0,   /* documentation hint: no authentication needed */
     HTTP_ROUTE_HIDDEN = 1 << 1,   /* not part of the public API (not in OpenAPI) */
+    HTTP_ROUTE_STREAM = 1 << 2,   /* the body goes to the route's `body` function as it arrives */
 };
 
 struct http_route {

@@ -44,8 +44,11 @@ char *http_url_decode(struct arena *a, const char *s, size_t len, bool plus)
     return utf8_valid(out, j) ? out : NULL;
 }
 
-bool http_route_match(const char *pattern, const char *path, struct arena *a,
-                      struct http_kv params[HTTP_MAX_PARAMS], int *nparams)
+/* Walks `pattern` against `path`. With `a` NULL it only checks the shape
+ * (literal text and non-empty segments); with an arena it also decodes the
+ * {param} segments into `params`. */
+static bool match(const char *pattern, const char *path, struct arena *a,
+                  struct http_kv params[HTTP_MAX_PARAMS], int *nparams)
 {
     const char *p = pattern, *u = path;
     int n = 0;
@@ -54,14 +57,15 @@ bool http_route_match(const char *pattern, const char *path, struct arena *a,
         if (*p == '{') {
             const char *close = strchr(p, '}'), *end = strchr(u, '/');
             size_t seglen = end ? (size_t)(end - u) : strlen(u);
-            char *v;
             if (!close || seglen == 0 || n == HTTP_MAX_PARAMS)
                 return false;
-            v = http_url_decode(a, u, seglen, false);
-            if (!v)
-                return false;
-            params[n].name = arena_strndup(a, p + 1, (size_t)(close - p - 1));
-            params[n].value = v;
+            if (a) {
+                char *v = http_url_decode(a, u, seglen, false);
+                if (!v)
+                    return false;
+                params[n].name = arena_strndup(a, p + 1, (size_t)(close - p - 1));
+                params[n].value = v;
+            }
             n++;
             p = close + 1;
             u += seglen;
@@ -74,8 +78,16 @@ bool http_route_match(const char *pattern, const char *path, struct arena *a,
     }
     if (*p || *u)
         return false;
-    *nparams = n;
+    if (nparams)
+        *nparams = n;
     return true;
+}
+
+bool http_route_match(const char *pattern, const char *path, struct arena *a,
+                      struct http_kv params[HTTP_MAX_PARAMS], int *nparams)
+{
+    /* Decoding allocates: only a path of the right shape gets that far. */
+    return match(pattern, path, NULL, NULL, NULL) && match(pattern, path, a, params, nparams);
 }
 
 const char *http_param(const struct http_req *req, const char *name)

@@ -19,13 +19,52 @@ struct request_ctx {
     bool too_big;
     bool has_body;      /* Content-Length > 0 or Transfer-Encoding announced */
     bool answered;      /* a response has been queued */
+    bool streaming;     /* an HTTP_ROUTE_STREAM route: the body goes to route->body */
+    bool stream_begun;  /* route->body has been called (so route->done is owed) */
     uint64_t discarded; /* body bytes dropped after passing the cap */
     int64_t start_us;
 };
 
+/* Memory per connection (headers, and the read buffer streamed bodies
+ * arrive through: bigger pieces mean fewer writes). */
+#define HTTP_CONN_MEMORY (128 * 1024)
+
+/* The block size of streamed responses: one 256 KiB UnixFS leaf per call. */
+#define HTTP_STREAM_BLOCK (256 * 1024)
+
+/* reader_drop() releases a streamed response that will not be sent. */
+static void reader_drop(struct http_resp *resp)
+{
+    if (resp->reader && resp->reader_free)
+        resp->reader_free(resp->reader_ctx);
+    resp->reader = NULL;
+    resp->reader_ctx = NULL;
+}
+
 /* How much of a body that has passed its cap is read and dropped (so the
  * client can still read its 413) before the connection is cut instead. */
 #define HTTP_DISCARD_MAX ((uint64_t)1 << 20)
+
+static uint32_t request_id_prefix;
+
+static void request_id_init(void)
+{
+    rand_bytes(&request_id_prefix, sizeof(request_id_prefix));
+}
+
+/* request_id() writes 16 hex digits: a random prefix drawn once per process
+ * and a counter, unique per node and across nodes without a random draw (a
+ * getrandom() system call) on every request. */
+static void request_id(char *out, size_t size)
+{
+    static atomic_uint_fast32_t counter;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    uint32_t n;
+
+    pthread_once(&once, request_id_init);
+    n = (uint32_t)atomic_fetch_add(&counter, 1);
+    snprintf(out, size, "%08" PRIx32 "%08" PRIx32, request_id_prefix, n);
+}
 
 static void error_body(struct http_resp *resp, int status, int code, const char *msg,
                        const char *request_id)
@@ -119,7 +158,7 @@ static struct request_ctx *request_begin(struct http_server *s, struct MHD_Conne
     ctx->req.path = arena_strdup(&ctx->req.arena, url);
     ctx->resp.fd = -1;
     buf_init(&ctx->resp.body, 0);
-    rand_token(ctx->req.request_id, 8);
+    request_id(ctx->req.request_id, sizeof(ctx->req.request_id));
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
@@ -178,7 +217,16 @@ static enum MHD_Result request_finish(struct http_server *s, struct request_ctx 
     uint64_t bytes;
     int64_t us;
 
-    if (resp->fd >= 0) {
+    if (resp->reader) {
+        uint64_t size = resp->reader_size == HTTP_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN
+                                                               : resp->reader_size;
+        r = MHD_create_response_from_callback(size, HTTP_STREAM_BLOCK,
+                                              (MHD_ContentReaderCallback)resp->reader,
+                                              resp->reader_ctx, resp->reader_free);
+        bytes = resp->reader_size == HTTP_SIZE_UNKNOWN ? 0 : resp->reader_size;
+        if (r)
+            resp->reader = NULL; /* MHD calls reader_free */
+    } else if (resp->fd >= 0) {
         r = MHD_create_response_from_fd_at_offset64(resp->fd_length, resp->fd, resp->fd_offset);
         bytes = resp->fd_length;
         resp->fd = -1; /* MHD closes it */
@@ -237,6 +285,10 @@ static void dispatch(struct http_server *s, struct request_ctx *ctx)
         return;
     }
     resp->status = 200;
+    ctx->req.handled = true;
+    ctx->req.phase = HTTP_PHASE_ANSWER;
+    ctx->req.chunk = NULL;
+    ctx->req.chunk_len = 0;
     rc = ctx->req.route->fn(s->app, &ctx->req, resp);
     if (rc || resp->status < 100 || resp->status > 599) {
         if (rc)
@@ -248,6 +300,7 @@ static void dispatch(struct http_server *s, struct request_ctx *ctx)
         if (resp->fd >= 0)
             close(resp->fd);
         resp->fd = -1;
+        reader_drop(resp);
         resp->nheaders = 0;
         error_body(resp, 500, AG_EINTERNAL, "internal error", ctx->req.request_id);
     }
@@ -266,6 +319,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!ctx)
             return MHD_NO;
         *con_cls = ctx;
+        ctx->streaming = ctx->req.route && (ctx->req.route->flags & HTTP_ROUTE_STREAM) &&
+                         !ctx->too_big && !ctx->early_status;
+        if (ctx->streaming) {
+            /* Let the application refuse (authentication, state) before any
+             * byte of a possibly huge body is read. */
+            ctx->stream_begun = true;
+            ctx->req.phase = HTTP_PHASE_BEGIN;
+            ctx->req.body_error = ctx->req.route->fn(s->app, &ctx->req, &ctx->resp);
+            if (ctx->req.body_error)
+                goto answer;
+        }
         /* A request with a body that is already known to fail (a declared
          * Content-Length over the cap; 404, 405, a bad query) is answered from
          * its headers alone: no "100 Continue", no reading and discarding a
@@ -281,16 +345,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (ctx->too_big) {
+        if (ctx->too_big || ctx->req.body_error) {
             /* A chunked body grew past the cap: drop the rest so the client
              * can read its 413, but cut off one that keeps on sending. */
             ctx->discarded += *upload_data_size;
             if (ctx->discarded > HTTP_DISCARD_MAX) {
-                log_warn("http %s %s: body still coming %" PRIu64 " bytes past the %zu-byte cap; "
-                         "closing (id=%s)", ctx->req.method, ctx->req.path, ctx->discarded,
-                         ctx->req.body.max, ctx->req.request_id);
-                http__metrics_observe(s, ctx->route, 413, time_mono_us() - ctx->start_us);
+                int status = ctx->too_big ? 413 : ag_err_status(ctx->req.body_error);
+                log_warn("http %s %s: body still coming %" PRIu64 " bytes after it was refused "
+                         "(%s); closing (id=%s)", ctx->req.method, ctx->req.path, ctx->discarded,
+                         ctx->too_big ? "over the cap" : ag_err_name(ctx->req.body_error),
+                         ctx->req.request_id);
+                http__metrics_observe(s, ctx->route, status, time_mono_us() - ctx->start_us);
                 return MHD_NO;
+            }
+        } else if (ctx->streaming) {
+            if (ctx->req.body_received + *upload_data_size > ctx->req.body.max) {
+                ctx->too_big = true;
+            } else {
+                ctx->req.body_received += *upload_data_size;
+                ctx->req.phase = HTTP_PHASE_BODY;
+                ctx->req.chunk = upload_data;
+                ctx->req.chunk_len = *upload_data_size;
+                /* On failure the rest of the body is dropped (MHD cannot
+                 * answer mid-body) and ANSWER runs at its end. */
+                ctx->req.body_error = ctx->req.route->fn(s->app, &ctx->req, &ctx->resp);
             }
         } else if (buf_add(&ctx->req.body, upload_data, *upload_data_size)) {
             ctx->too_big = true;
@@ -313,6 +391,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     UNUSED(toe);
     if (!ctx)
         return;
+    if (ctx->stream_begun) {
+        ctx->req.phase = HTTP_PHASE_DONE;
+        ctx->req.route->fn(s->app, &ctx->req, &ctx->resp);
+    }
+    reader_drop(&ctx->resp);
     if (ctx->resp.fd >= 0)
         close(ctx->resp.fd);
     buf_release(&ctx->req.body);
@@ -419,14 +502,16 @@ int http_server_start(const struct http_config *cfg, const struct http_route *ro
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 1;
     }
+    /* The logger first: MHD reports options it reads before it to stderr. */
     s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections ? cfg->max_connections : 1024, MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->timeout_s ? cfg->timeout_s : 30, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped,
-        NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_END);
+        NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_END);
     if (!s->daemon) {
         pthread_mutex_destroy(&s->status_lock);
         free(s->stats);

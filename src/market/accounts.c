@@ -4,7 +4,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "market/market.h"
+#include "market/internal.h"
 
 #include <math.h>
 #include <sodium.h>
@@ -32,6 +32,21 @@ void market_init(struct market *m, struct store *store, const struct market_conf
         m->cfg.throttle_window = 15 * 60;
     if (!m->cfg.throttle_lock)
         m->cfg.throttle_lock = 15 * 60;
+}
+
+void market_release(struct market *m)
+{
+    UNUSED(m);
+}
+
+void market__invalidate(struct market *m)
+{
+    __atomic_add_fetch(&m->generation, 1, __ATOMIC_RELEASE);
+}
+
+uint64_t market_generation(const struct market *m)
+{
+    return __atomic_load_n(&m->generation, __ATOMIC_ACQUIRE);
 }
 
 static void pwhash_limits(enum pwhash_level level, unsigned long long *ops, size_t *mem)
@@ -400,6 +415,8 @@ int market_user_update(struct market *m, const struct principal *viewer, const c
         goto out;
     rc = store_user_update(m->store, id, in->display_name, in->bio, in->links ? links.p : NULL,
                            time_now(), e);
+    if (!rc)
+        market__invalidate(m);
     if (!rc)
         rc = market_user_get(m, viewer, username, out, e);
 out:

@@ -10,6 +10,11 @@ int market__load_model(struct market *m, const struct principal *viewer, const c
                        const char *slug, enum model_action action, json_t **out,
                        struct ag_err *e);
 
+/* market__invalidate() is called after every write that can change what a
+ * public read returns (listings, counters, reviews): it moves the generation
+ * that response caches check (market_generation()). */
+void market__invalidate(struct market *m);
+
 static inline int64_t market__id(json_t *obj)
 {
     return json_integer_value(json_object_get(obj, "id"));

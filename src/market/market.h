@@ -32,13 +32,24 @@ struct market_config {
     int64_t throttle_lock;         /* seconds an account or address stays locked */
 };
 
+struct market_storage;
+
 struct market {
     struct store *store;
     struct market_config cfg;
+    struct market_storage *storage; /* model files; NULL until market_storage_open() */
+    uint64_t generation;            /* moves on every write a public read can see */
+    struct market_chain *chain;     /* issue 4: the chain; NULL when none is configured */
 };
 
 /* market_init() fills sensible defaults for everything the config leaves 0. */
 void market_init(struct market *m, struct store *store, const struct market_config *cfg);
+/* market_release() frees what market_init() allocated (not the store). */
+void market_release(struct market *m);
+/* market_generation() changes whenever this node writes something a public
+ * read could show; a response cache keyed on it serves this node's own writes
+ * at once. Writes by other nodes are not seen: such a cache must also expire. */
+uint64_t market_generation(const struct market *m);
 
 /* ---- accounts (accounts.c) ------------------------------------------------ */
 
@@ -178,7 +189,7 @@ int market_version_publish(struct market *m, const struct principal *viewer, con
 int market_like(struct market *m, const struct principal *viewer, const char *owner,
                 const char *slug, bool on, json_t **out, struct ag_err *e);
 /* Any signed-in user but the owner; one review per user (a second replaces
- * the first). Reviews are unverified until licence holders can be told apart. */
+ * the first). A review by a licence holder is verified (issue 4). */
 int market_review_put(struct market *m, const struct principal *viewer, const char *owner,
                       const char *slug, int rating, const char *body, json_t **out,
                       struct ag_err *e);
@@ -217,5 +228,179 @@ int semver_cmp(const struct semver *a, const struct semver *b);
  * without front matter gives an empty object. AG_EINVAL for front matter that
  * starts but does not end. */
 int card_front_matter(const char *card, json_t **out, struct ag_err *e);
+
+
+/* ==== storage (storage.c; issue 3): uploads, downloads, encryption, gc ====
+ *
+ * Model files live in a blockstore (DATA_DIR/blocks) as UnixFS DAGs; a
+ * version's file entry holds the root CID and the sha256 of the bytes. Files
+ * of paid models are encrypted before they are chunked
+ * (docs/internals/encryption.md): only ciphertext is content-addressed, and
+ * the per-file key is kept sealed under the node key (DATA_DIR/node.key).
+ * Uploads are resumable: their bytes accumulate in DATA_DIR/uploads/ID.part,
+ * whose length is the upload's offset.
+ */
+
+struct blockstore;
+
+struct market_storage_config {
+    const char *data_dir;       /* required */
+    uint64_t max_upload;        /* largest file accepted, bytes; 0 = 64 GiB */
+    int64_t upload_ttl;         /* seconds an upload may take; 0 = 24 hours */
+    const char *kubo_api;       /* Kubo RPC base URL ("http://127.0.0.1:5001"), or NULL */
+    bool verify;                /* verify block hashes on read (recommended) */
+};
+
+/* market_storage_open() opens the blockstore, creates the uploads directory
+ * and loads the node key (creating it, mode 0600, on first start; a key file
+ * readable by others is refused). Sets m->storage. AG_EIO with a message on
+ * filesystem errors. */
+int market_storage_open(struct market *m, const struct market_storage_config *cfg,
+                        struct ag_err *e);
+void market_storage_close(struct market *m);
+/* The blockstore (for the gateway and gc); NULL before market_storage_open(). */
+struct blockstore *market_blockstore(struct market *m);
+
+/* market_upload_create() starts an upload of file `name` (size bytes, with
+ * an optional lowercase-hex sha256) into a draft version of the viewer's
+ * model: {id, model, version, name, size, sha256, offset, created_at,
+ * expires_at}. AG_ECONFLICT for a published version, AG_ETOOBIG over the
+ * size limit, AG_EINVAL for a bad name or checksum. */
+int market_upload_create(struct market *m, const struct principal *viewer, const char *owner,
+                         const char *slug, const char *version, const char *name, int64_t size,
+                         const char *sha256, json_t **out, struct ag_err *e);
+/* The upload as above with its current offset; AG_ENOTFOUND unless it is
+ * the viewer's (or expired). */
+int market_upload_get(struct market *m, const struct principal *viewer, const char *id,
+                      json_t **out, struct ag_err *e);
+int market_upload_delete(struct market *m, const struct principal *viewer, const char *id,
+                         struct ag_err *e);
+
+/* Appending to an upload: open (one writer at a time: AG_ECONFLICT when
+ * another request holds it, or when `offset` is not the current offset,
+ * which *current then gives), write pieces, finish, close. */
+struct upload_writer;
+int market_upload_open(struct market *m, const struct principal *viewer, const char *id,
+                       uint64_t offset, struct upload_writer **out, uint64_t *current,
+                       struct ag_err *e);
+/* Appends durably-on-finish; AG_EINVAL past the declared size, AG_EIO on a
+ * write failure (disk full): bytes written before it stay. */
+int market_upload_write(struct upload_writer *w, const void *p, size_t n, struct ag_err *e);
+/* market_upload_finish() syncs what was written and gives the new offset.
+ * When the last byte is in, it imports the file (encrypting it first for a
+ * paid model), checks the declared sha256 (AG_EINVAL on a mismatch: the
+ * upload is discarded), fills the version's file entry and removes the
+ * upload; *file is then the file entry {id, name, size, cid, sha256,
+ * encrypted}, else NULL. */
+int market_upload_finish(struct upload_writer *w, json_t **file, uint64_t *offset,
+                         struct ag_err *e);
+/* The upload's offset as far as this writer has written. */
+uint64_t market_upload_offset(const struct upload_writer *w);
+/* Syncs, unlocks and frees; safe on NULL. Bytes written stay. */
+void market_upload_close(struct upload_writer *w);
+/* market_upload_expire() removes uploads past their expiry (row and bytes)
+ * and .part files no upload owns; safe with several nodes on one database.
+ * *removed (may be NULL) counts them. */
+int market_upload_expire(struct market *m, int64_t now, int *removed, struct ag_err *e);
+
+/* Downloads. market_file_open() applies the one access policy for file
+ * contents (market_file_access()) and opens file `name` of a version
+ * ("latest" works). AG_ENOTFOUND for a missing file or one without content. */
+struct market_file;
+struct market_file_info {
+    int64_t id;
+    uint64_t size;            /* plaintext bytes */
+    char name[256];
+    char cid[128];            /* root of the stored (for paid files: encrypted) DAG */
+    char sha256[65];          /* of the plaintext */
+    bool encrypted;
+};
+/* market_file_access() decides who may read a version's file contents:
+ * anyone for a free model's published version; for a paid model only the
+ * owner (and, once licences exist, holders: see market__licence_holder()).
+ * Drafts and hidden models are AG_ENOTFOUND to others; AG_EUNAUTH for an
+ * anonymous caller of a paid file, AG_EFORBIDDEN for another user. */
+int market_file_access(struct market *m, const struct principal *viewer, json_t *model,
+                       json_t *version, struct ag_err *e);
+int market_file_open(struct market *m, const struct principal *viewer, const char *owner,
+                     const char *slug, const char *version, const char *name,
+                     struct market_file **out, struct ag_err *e);
+const struct market_file_info *market_file_info(const struct market_file *f);
+/* market_file_read() copies plaintext bytes from `pos` into out (at most
+ * max); *n = 0 at the end. Reads must not go backwards for an encrypted file
+ * (AG_EINVAL); a corrupt block or ciphertext is AG_ECORRUPT. */
+int market_file_read(struct market_file *f, uint64_t pos, void *out, size_t max, size_t *n,
+                     struct ag_err *e);
+/* Counts a full download by `who` (once per day, see market_download_record). */
+int market_file_downloaded(struct market_file *f, const char *who, struct ag_err *e);
+void market_file_close(struct market_file *f);
+
+/* Kubo (kubo.c). market_storage_kubo_url() is the configured RPC URL or
+ * NULL. market_kubo_status() probes it: "not_configured", "ok" or
+ * "unreachable". market_kubo_pin() imports the DAG under `root` into Kubo
+ * as a CAR and pins it (0 when no Kubo is configured); AG_EUNAVAILABLE when
+ * Kubo cannot be reached or refuses: the node keeps its local copy anyway. */
+struct cid;
+const char *market_storage_kubo_url(struct market *m);
+const char *market_kubo_status(struct market *m);
+int market_kubo_pin(struct market *m, const struct cid *root, struct ag_err *e);
+
+/* market_gc() removes blocks reachable from no stored file's root (the pins)
+ * and older than `grace_s` seconds (so imports in flight survive). Fails
+ * without deleting anything if a pinned DAG cannot be walked. */
+struct gc_stats {
+    uint64_t pinned_roots, kept, removed, removed_bytes, young;
+};
+int market_gc(struct market *m, int64_t grace_s, bool dry_run, struct gc_stats *st,
+              struct ag_err *e);
+
+/* ==== chain (chain.c; issue 4): licences, wallets, Sign-In with Ethereum ====
+ *
+ * Licences come from the chain index (store.h): a user holds a licence for a
+ * listing when an address linked to the account bought the model token
+ * registered under keccak256("owner/slug") and the purchase was not
+ * refunded. Addresses are linked by signing an EIP-4361 (SIWE) message.
+ */
+
+struct chain_indexer;
+struct chain_manifest;
+
+struct market_chain {
+    uint64_t chain_id;              /* SIWE messages must name it; 0 = any */
+    struct chain_indexer *indexer;  /* may be NULL (status "not indexing") */
+    const char *rpc_url;            /* for hasLicense when the index lags; may be NULL */
+    const struct chain_manifest *manifest;
+};
+
+#define SIWE_NONCE_TTL 600
+
+/* market_licence_holder() tells whether `viewer` holds a licence for the
+ * listing `model`: from the index, else (the index may lag) by asking the
+ * chain's hasLicense for each linked address. False for anonymous viewers,
+ * viewers without linked addresses, and on errors. */
+bool market_licence_holder(struct market *m, const struct principal *viewer, json_t *model);
+/* market_chain_decorate() adds "chain": {token_id, owner, price, versions}
+ * (or null when the listing is not registered on-chain) to a listing. */
+void market_chain_decorate(struct market *m, json_t *model);
+/* market_siwe_nonce() issues a single-use nonce: {nonce, expires_at}. */
+int market_siwe_nonce(struct market *m, json_t **out, struct ag_err *e);
+/* market_siwe_login() verifies a signed SIWE message (domain must equal
+ * `domain`, the chain id the node's, the nonce one it issued and unused,
+ * within its time bounds) and signs in the account linked to its address,
+ * creating one on first sign-in. Opens a session (token_name NULL) or an API
+ * token, like market_login(). AG_EUNAUTH for a bad signature or message. */
+int market_siwe_login(struct market *m, const char *message, const char *signature,
+                      const char *domain, const char *token_name, struct login_result *out,
+                      struct ag_err *e);
+/* market_siwe_link() links the signing address to the viewer's account:
+ * {address, linked_at}. AG_EEXISTS if another account holds it. */
+int market_siwe_link(struct market *m, const struct principal *viewer, const char *message,
+                     const char *signature, const char *domain, json_t **out, struct ag_err *e);
+/* {wallets: [...], licences: [...]} of the viewer. */
+int market_wallet_info(struct market *m, const struct principal *viewer, json_t **out,
+                       struct ag_err *e);
+/* The chain status for /healthz: {status: "not_configured"} without a chain. */
+json_t *market_chain_status(struct market *m);
+/* ==== end chain ============================================================ */
 
 #endif

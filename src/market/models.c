@@ -299,6 +299,8 @@ int market_model_create(struct market *m, const struct principal *viewer,
     if (rc == AG_EEXISTS)
         rc = ag_errf(e, AG_EEXISTS, "slug", "you already have a model named \"%s\"", in->slug);
     if (!rc)
+        market__invalidate(m);
+    if (!rc)
         rc = market_model_get(m, viewer, viewer->username, in->slug, out, e);
     fields_ctx_release(&c);
     return rc;
@@ -347,6 +349,7 @@ int market_model_get(struct market *m, const struct principal *viewer, const cha
         store_like_get(m->store, viewer->user_id, id, &liked, NULL);
         json_object_set_new(model, "liked", json_boolean(liked));
     }
+    market_chain_decorate(m, model); /* issue 4: on-chain token id, owner, price */
     *out = model;
     return 0;
 }
@@ -368,6 +371,8 @@ int market_model_update(struct market *m, const struct principal *viewer, const 
         rc = store_model_update(m->store, json_integer_value(json_object_get(model, "id")), &f,
                                 time_now(), e);
     if (!rc)
+        market__invalidate(m);
+    if (!rc)
         rc = market_model_get(m, viewer, owner, slug, out, e);
     fields_ctx_release(&c);
     json_decref(model);
@@ -383,6 +388,8 @@ int market_model_delete(struct market *m, const struct principal *viewer, const 
         return rc;
     rc = store_model_delete(m->store, json_integer_value(json_object_get(model, "id")), e);
     json_decref(model);
+    if (!rc)
+        market__invalidate(m);
     return rc;
 }
 

@@ -152,6 +152,7 @@ int market_search(struct market *m, const struct principal *viewer, const struct
     }
     q.min_rating = p->min_rating;
     q.include_hidden = viewer && q.owner && !strcmp(viewer->username, q.owner);
+
     q.limit = p->limit ? p->limit : 20;
     if (q.limit < 1 || q.limit > 100) {
         rc = ag_errf(e, AG_EINVAL, "limit", "limit must be from 1 to 100");

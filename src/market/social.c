@@ -20,6 +20,8 @@ int market_like(struct market *m, const struct principal *viewer, const char *ow
     rc = store_like_set(m->store, viewer->user_id, market__id(model), on, time_now(), &likes, e);
     json_decref(model);
     if (!rc)
+        market__invalidate(m);
+    if (!rc)
         *out = json_pack("{s:b, s:I}", "liked", on, "likes", (json_int_t)likes);
     return rc;
 }
@@ -46,12 +48,12 @@ int market_review_put(struct market *m, const struct principal *viewer, const ch
         rc = ag_errf(e, AG_EFORBIDDEN, NULL, "you cannot review your own model");
         goto out;
     }
-    /* Verified reviews (by licence holders) arrive with the chain: until then,
-     * every review is unverified. */
+    /* A review is verified when its author holds a licence (issue 4, chain.c). */
     rc = store_review_put(m->store, market__id(model), viewer->user_id, rating, body ? body : "",
-                          false, time_now(), &id, e);
+                          market_licence_holder(m, viewer, model), time_now(), &id, e);
     if (rc)
         goto out;
+    market__invalidate(m);
     rc = store_review_list(m->store, market__id(model), 1000, 0, &list, e);
     if (rc)
         goto out;
@@ -100,6 +102,9 @@ int market_user_reviews(struct market *m, const char *username, json_t **out, st
 
 int market_download_record(struct market *m, int64_t file_id, const char *who, struct ag_err *e)
 {
-    bool counted;
-    return store_download_record(m->store, file_id, who, time_now() / 86400, &counted, e);
+    bool counted = false;
+    int rc = store_download_record(m->store, file_id, who, time_now() / 86400, &counted, e);
+    if (!rc && counted)
+        market__invalidate(m);
+    return rc;
 }

@@ -112,6 +112,7 @@ int market_version_create(struct market *m, const struct principal *viewer, cons
     }
     if ((rc = store_commit(m->store)))
         goto out;
+    market__invalidate(m);
     rc = store_version_get(m->store, market__id(model), in->version, out, e);
 out:
     json_decref(empty);
@@ -253,9 +254,11 @@ int market_version_update(struct market *m, const struct principal *viewer, cons
         store_rollback(m->store);
         goto out;
     }
-    if (!(rc = store_commit(m->store)))
+    if (!(rc = store_commit(m->store))) {
+        market__invalidate(m);
         rc = store_version_get(m->store, market__id(model),
                                json_string_value(json_object_get(v, "version")), out, e);
+    }
 out:
     json_decref(v);
     json_decref(model);

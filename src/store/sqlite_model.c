@@ -107,11 +107,51 @@ static int sync_tags(struct store *s, int64_t id, const char *tags_json, struct 
     return rc;
 }
 
+/* The card lives in model_cards (migration 0002), and the full-text document
+ * (title, summary, card, tags) spans both tables, so the store keeps
+ * models_fts in step itself: fts_remove() before a change, with the values the
+ * index holds, fts_add() after it. Bound parameter ?5 is the card in the
+ * model statements below; they leave it to SQL_CARD_PUT. */
+static const char SQL_CARD_PUT[] =
+    "INSERT INTO model_cards (model_id, card) VALUES (?, ?)"
+    " ON CONFLICT (model_id) DO UPDATE SET card = excluded.card";
+static const char SQL_FTS_REMOVE[] =
+    "INSERT INTO models_fts (models_fts, rowid, title, summary, card, tags)"
+    " SELECT 'delete', id, title, summary, card, tags FROM model_docs WHERE id = ?";
+static const char SQL_FTS_ADD[] =
+    "INSERT INTO models_fts (rowid, title, summary, card, tags)"
+    " SELECT id, title, summary, card, tags FROM model_docs WHERE id = ?";
+
+static int exec_id(struct store *s, const char *sql, int64_t id, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, sql, e);
+    if (rc)
+        return rc;
+    sdb_int(&q, id);
+    rc = sdb_exec(&q, e);
+    sdb_close(&q);
+    return rc;
+}
+
+static int card_put(struct store *s, int64_t id, const char *card, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, SQL_CARD_PUT, e);
+    if (rc)
+        return rc;
+    sdb_int(&q, id);
+    sdb_text(&q, card);
+    rc = sdb_exec(&q, e);
+    sdb_close(&q);
+    return rc;
+}
+
 static const char SQL_MODEL_INSERT[] =
-    "INSERT INTO models (owner_id, slug, title, summary, card, task, library, license,"
+    "INSERT INTO models (owner_id, slug, title, summary, task, library, license,"
     " base_model, tags, datasets, metrics, language, price, price_key, visibility,"
     " created_at, updated_at)"
-    " VALUES (?1, ?2, ?3, coalesce(?4, ''), coalesce(?5, ''), coalesce(?6, ''),"
+    " VALUES (?1, ?2, ?3, coalesce(?4, ''), coalesce(?6, ''),"
     " coalesce(?7, ''), coalesce(?8, ''), coalesce(?9, ''), coalesce(?10, '[]'),"
     " coalesce(?11, '[]'), coalesce(?12, '[]'), coalesce(?13, '[]'), coalesce(?14, '0'),"
     " coalesce(?15, '" STORE_ZERO_PRICE_KEY "'), coalesce(?16, 'public'), ?17, ?17)";
@@ -139,6 +179,10 @@ int store_model_insert(struct store *s, int64_t owner_id, const struct model_fie
     sdb_close(&q);
     if (!rc)
         rc = sync_tags(s, new_id, f->tags_json ? f->tags_json : "[]", e);
+    if (!rc && f->card && f->card[0])
+        rc = card_put(s, new_id, f->card, e);
+    if (!rc)
+        rc = exec_id(s, SQL_FTS_ADD, new_id, e);
 out:
     rc = sdb_tx_end(s, rc, e);
     if (!rc && id)
@@ -148,7 +192,7 @@ out:
 
 static const char SQL_MODEL_UPDATE[] =
     "UPDATE models SET slug = coalesce(?2, slug), title = coalesce(?3, title),"
-    " summary = coalesce(?4, summary), card = coalesce(?5, card), task = coalesce(?6, task),"
+    " summary = coalesce(?4, summary), task = coalesce(?6, task),"
     " library = coalesce(?7, library), license = coalesce(?8, license),"
     " base_model = coalesce(?9, base_model), tags = coalesce(?10, tags),"
     " datasets = coalesce(?11, datasets), metrics = coalesce(?12, metrics),"
@@ -169,6 +213,9 @@ int store_model_update(struct store *s, int64_t id, const struct model_fields *f
     rc = sdb_tx_begin(s, true, e);
     if (rc)
         return rc;
+    rc = exec_id(s, SQL_FTS_REMOVE, id, e);
+    if (rc)
+        goto out;
     rc = sdb_open(&q, s, SQL_MODEL_UPDATE, e);
     if (rc)
         goto out;
@@ -181,32 +228,43 @@ int store_model_update(struct store *s, int64_t id, const struct model_fields *f
     sdb_close(&q);
     if (!rc && f->tags_json)
         rc = sync_tags(s, id, f->tags_json, e);
+    if (!rc && f->card)
+        rc = card_put(s, id, f->card, e);
+    if (!rc)
+        rc = exec_id(s, SQL_FTS_ADD, id, e);
 out:
     return sdb_tx_end(s, rc, e);
 }
 
 static const char SQL_MODEL_DELETE[] = "DELETE FROM models WHERE id = ?";
 
-/* Versions, files, downloads, likes, reviews and tags go with the model (ON
- * DELETE CASCADE); its full-text row goes by trigger. */
+/* Versions, files, downloads, likes, reviews, tags and the card go with the
+ * model (ON DELETE CASCADE); its full-text row is removed first. */
 int store_model_delete(struct store *s, int64_t id, struct ag_err *e)
 {
     struct sdb_q q;
-    int rc = sdb_open(&q, s, SQL_MODEL_DELETE, e);
+    int rc = sdb_tx_begin(s, true, e);
 
     if (rc)
         return rc;
+    rc = exec_id(s, SQL_FTS_REMOVE, id, e);
+    if (!rc)
+        rc = sdb_open(&q, s, SQL_MODEL_DELETE, e);
+    if (rc)
+        goto out;
     sdb_int(&q, id);
     rc = sdb_exec(&q, e);
     if (!rc && sdb_changes(&q) == 0)
         rc = ag_errf(e, AG_ENOTFOUND, NULL, "no such model");
     sdb_close(&q);
-    return rc;
+out:
+    return sdb_tx_end(s, rc, e);
 }
 
 static const char SQL_MODEL_GET[] =
-    "SELECT " MODEL_COLS_HEAD "m.card AS card, " MODEL_COLS_TAIL
-    " FROM models m JOIN users u ON u.id = m.owner_id WHERE u.username = ? AND m.slug = ?";
+    "SELECT " MODEL_COLS_HEAD "coalesce(c.card, '') AS card, " MODEL_COLS_TAIL
+    " FROM models m JOIN users u ON u.id = m.owner_id"
+    " LEFT JOIN model_cards c ON c.model_id = m.id WHERE u.username = ? AND m.slug = ?";
 
 int store_model_get(struct store *s, const char *owner, const char *slug, json_t **out,
                     struct ag_err *e)
@@ -379,6 +437,10 @@ static int build_from(struct search *x, struct ag_err *e)
 static const char HITS_CTE[] =
     "hits AS MATERIALIZED (SELECT rowid AS id, bm25(models_fts, 10.0, 5.0, 1.0, 3.0) AS rank"
     " FROM models_fts WHERE models_fts MATCH ?)";
+/* Counting needs the matches, not their rank: bm25 over tens of thousands of
+ * matches costs more than the count itself. */
+static const char HITS_UNRANKED_CTE[] =
+    "hits AS MATERIALIZED (SELECT rowid AS id FROM models_fts WHERE models_fts MATCH ?)";
 
 /* sort_key_text() replaces the row's "sort_key" with its text form (reals
  * with 17 significant digits, so the cursor round-trips exactly). */
@@ -451,12 +513,16 @@ out:
     return rc;
 }
 
+static const char SQL_FACETS_ALL[] = "SELECT facet, value, n FROM facet_counts WHERE n > 0";
+
 /* search_facets() counts task, license and library values and the total
- * over the whole filtered set, in one statement. */
+ * over the whole filtered set, in one statement. The unfiltered public
+ * catalogue reads the counts that triggers keep in facet_counts. */
 static int search_facets(struct store *s, struct search *x, json_t **facets, int64_t *total,
                          struct ag_err *e)
 {
     static const char *const names[] = {"task", "license", "library"};
+    bool unfiltered = !x->fts && x->nargs == 0 && !x->q->include_hidden;
     struct buf sql;
     struct sdb_q q = {0};
     json_t *f = json_pack("{s:{},s:{},s:{}}", "task", "license", "library");
@@ -464,41 +530,50 @@ static int search_facets(struct store *s, struct search *x, json_t **facets, int
     int rc = f ? 0 : ag_err_set(e, AG_ENOMEM);
 
     buf_init(&sql, SEARCH_SQL_MAX);
-    if (!rc)
+    if (rc)
+        goto out;
+    if (unfiltered) {
+        rc = sdb_open(&q, s, SQL_FACETS_ALL, e);
+    } else {
         rc = buf_addf(&sql,
                       "WITH %s%sf AS MATERIALIZED (SELECT m.task AS task,"
                       " m.license AS license, m.library AS library%s)",
-                      x->fts ? HITS_CTE : "", x->fts ? ", " : "", x->from.p);
-    for (size_t i = 0; !rc && i < ARRAY_SIZE(names); i++)
-        rc = buf_addf(&sql,
-                      " SELECT '%s', %s, count(*) FROM f WHERE %s <> '' GROUP BY %s"
-                      " UNION ALL",
-                      names[i], names[i], names[i], names[i]);
-    if (!rc)
-        rc = buf_adds(&sql, " SELECT '', NULL, count(*) FROM f");
-    if (rc) {
-        rc =
-            rc == AG_ENOMEM ? ag_err_set(e, rc) : ag_errf(e, rc, NULL, "the search is too complex");
-        goto out;
+                      x->fts ? HITS_UNRANKED_CTE : "", x->fts ? ", " : "", x->from.p);
+        for (size_t i = 0; !rc && i < ARRAY_SIZE(names); i++)
+            rc = buf_addf(&sql,
+                          " SELECT '%s', %s, count(*) FROM f WHERE %s <> '' GROUP BY %s"
+                          " UNION ALL",
+                          names[i], names[i], names[i], names[i]);
+        if (!rc)
+            rc = buf_adds(&sql, " SELECT '', NULL, count(*) FROM f");
+        if (rc) {
+            rc = rc == AG_ENOMEM ? ag_err_set(e, rc)
+                                 : ag_errf(e, rc, NULL, "the search is too complex");
+            goto out;
+        }
+        rc = sdb_open_dyn(&q, s, sql.p, e);
     }
-    rc = sdb_open_dyn(&q, s, sql.p, e);
     if (rc)
         goto out;
-    q.user_expr = x->fts;
-    if (x->fts)
-        sdb_text(&q, x->q->fts);
-    for (int i = 0; i < x->nargs; i++)
-        bind_arg(&q, &x->args[i]);
+    if (!unfiltered) {
+        q.user_expr = x->fts;
+        if (x->fts)
+            sdb_text(&q, x->q->fts);
+        for (int i = 0; i < x->nargs; i++)
+            bind_arg(&q, &x->args[i]);
+    }
     while ((rc = sdb_step(&q, e)) == 1) {
         const char *facet = (const char *)sqlite3_column_text(q.st, 0);
         const char *value = (const char *)sqlite3_column_text(q.st, 1);
         int64_t count = sqlite3_column_int64(q.st, 2);
-        json_t *group = facet ? json_object_get(f, facet) : NULL;
+        json_t *group = facet && *facet ? json_object_get(f, facet) : NULL;
         if (!group) {
             n = count;
             continue;
         }
-        if (!value || json_object_set_new(group, value, json_integer(count))) {
+        if (!value || !*value)
+            continue;
+        if (json_object_set_new(group, value, json_integer(count))) {
             rc = ag_err_set(e, AG_ENOMEM);
             break;
         }

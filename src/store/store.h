@@ -226,4 +226,135 @@ int store_review_list(struct store *s, int64_t model_id, int limit, int offset, 
 int store_review_list_by_user(struct store *s, int64_t user_id, int limit, json_t **out,
                               struct ag_err *e);
 
+
+/* ==== storage: uploads, file keys, pins (sqlite_storage.c; issue 3) ====== */
+
+struct upload_row {
+    char id[33];
+    int64_t version_id, user_id, model_id;
+    char name[256];
+    int64_t size;
+    char sha256[65];       /* "" when the uploader declared none */
+    int64_t created_at, expires_at;
+    char state[16];        /* the version's state: "draft" or "published" */
+    char owner[33], slug[65], version[160];   /* read only: where the file goes */
+};
+
+/* AG_EEXISTS if the id is taken (never, with random ids). */
+int store_upload_insert(struct store *s, const struct upload_row *u, struct ag_err *e);
+/* AG_ENOTFOUND when there is no upload `id`. */
+int store_upload_get(struct store *s, const char *id, struct upload_row *out, struct ag_err *e);
+/* *deleted tells whether this call removed the row (several nodes may race
+ * to clean the same expired upload: exactly one wins). */
+int store_upload_delete(struct store *s, const char *id, bool *deleted, struct ag_err *e);
+/* Ids of uploads that expired before `now`, at most `limit`: a JSON array of strings. */
+int store_upload_expired(struct store *s, int64_t now, int limit, json_t **out, struct ag_err *e);
+
+/* A stored file: the version_files row with its sealed key, if any. */
+struct file_row {
+    int64_t id, version_id, size;
+    char name[256];
+    char cid[128];         /* "" until content is stored */
+    char sha256[65];
+    char sealed_key[256];  /* hex; "" for a file stored in clear */
+    int format;            /* encryption format (1), 0 in clear */
+    int64_t stored_size;   /* bytes of the stored (encrypted) DAG's file */
+};
+
+/* store_file_get() reads file `name` of a version; AG_ENOTFOUND if absent. */
+int store_file_get(struct store *s, int64_t version_id, const char *name, struct file_row *out,
+                   struct ag_err *e);
+/* store_file_key_put() records (sealed_key non-NULL) or clears the file's key. */
+int store_file_key_put(struct store *s, int64_t file_id, const char *sealed_key, int format,
+                       int64_t stored_size, struct ag_err *e);
+/* store_pins() returns every distinct root CID of every stored file (the
+ * pins gc keeps): a JSON array of strings. */
+int store_pins(struct store *s, json_t **out, struct ag_err *e);
+
+/* ==== chain index (sqlite_chain.c; issue 4) ===============================
+ *
+ * The database is an index of the chain: every contract event the indexer
+ * accepted, with the block number and hash it came from, unique by
+ * (tx_hash, log_index). Everything derived (a model's token, owner and
+ * price, licences) is read from those events, so rolling back a reorg is
+ * deleting the events above the fork. Hashes and addresses are lowercase
+ * "0x" hex; uint256 values are decimal strings.
+ */
+
+struct chain_cursor {
+    int64_t chain_id;
+    int64_t start_block;   /* the deployment block: where indexing began */
+    int64_t next_block;    /* first block not yet indexed */
+    int64_t head;          /* the chain head last seen */
+    int64_t updated_at;
+};
+
+/* AG_ENOTFOUND before the first store_chain_cursor_init(). */
+int store_chain_cursor_get(struct store *s, struct chain_cursor *out, struct ag_err *e);
+/* Creates the cursor at start_block unless one exists; an existing cursor of
+ * another chain id is AG_ECONFLICT (the data dir indexes another chain). */
+int store_chain_cursor_init(struct store *s, int64_t chain_id, int64_t start_block,
+                            struct ag_err *e);
+/* Takes or renews the indexing lease for `owner` until now + ttl when it is
+ * free, expired or already ours; *held tells whether we hold it. */
+int store_chain_lease(struct store *s, const char *owner, int64_t now, int64_t ttl, bool *held,
+                      struct ag_err *e);
+void store_chain_lease_drop(struct store *s, const char *owner);
+int store_chain_head_set(struct store *s, int64_t head, int64_t now, struct ag_err *e);
+
+struct chain_event_row {
+    int64_t block_number, log_index;
+    const char *block_hash, *tx_hash, *contract, *name;
+    const char *model_id, *account;   /* may be NULL */
+    const char *args;                 /* JSON object text */
+};
+
+/* store_chain_apply() records one indexed range in one transaction: the
+ * events (an event already present is skipped: *inserted counts the new
+ * ones), the block hashes, and the cursor moved to next_block. */
+int store_chain_apply(struct store *s, const struct chain_event_row *ev, size_t nev,
+                      const int64_t *block_numbers, const char *const *block_hashes,
+                      size_t nblocks, int64_t next_block, int *inserted, struct ag_err *e);
+/* Stored block hashes at or below `at`, newest first, at most `limit`:
+ * [{number, hash}]. */
+int store_chain_blocks(struct store *s, int64_t at, int limit, json_t **out, struct ag_err *e);
+/* store_chain_rollback() forgets everything above block `keep` (events and
+ * hashes) and moves the cursor to keep + 1; *removed counts events removed. */
+int store_chain_rollback(struct store *s, int64_t keep, int64_t *removed, struct ag_err *e);
+int store_chain_event_count(struct store *s, int64_t *n, struct ag_err *e);
+/* Events, oldest first, optionally of one name: [{block_number, block_hash,
+ * tx_hash, log_index, contract, name, model_id, account, args}]. */
+int store_chain_events(struct store *s, const char *name, int limit, json_t **out,
+                       struct ag_err *e);
+/* The on-chain side of a listing registered under slug_hash (keccak256 of
+ * "owner/slug", lowercase hex): {token_id, owner, price, versions,
+ * registered_block}. AG_ENOTFOUND when it is not registered. */
+int store_chain_model(struct store *s, const char *slug_hash, json_t **out, struct ag_err *e);
+/* Whether an address linked to `user_id` holds a licence (a purchase not
+ * refunded) for model token `token_id`. */
+int store_chain_has_licence(struct store *s, const char *token_id, int64_t user_id, bool *has,
+                            struct ag_err *e);
+/* Whether `address` holds a licence for `token_id`. */
+int store_chain_address_licensed(struct store *s, const char *token_id, const char *address,
+                                 bool *has, struct ag_err *e);
+/* The user's licences: [{token_id, buyer, purchase_id, price, block_number, tx_hash}]. */
+int store_chain_licences(struct store *s, int64_t user_id, json_t **out, struct ag_err *e);
+
+/* Wallets. store_wallet_link() links `address` to the user (again is fine);
+ * AG_EEXISTS with field "address" when another account has it. */
+int store_wallet_link(struct store *s, int64_t user_id, const char *address, int64_t now,
+                      struct ag_err *e);
+/* AG_ENOTFOUND when no account has linked `address`. */
+int store_wallet_user(struct store *s, const char *address, int64_t *user_id, char username[33],
+                      struct ag_err *e);
+/* [{address, linked_at}] */
+int store_wallet_list(struct store *s, int64_t user_id, json_t **out, struct ag_err *e);
+
+/* SIWE nonces: put stores one; take consumes it, AG_ENOTFOUND when unknown,
+ * used or expired at `now` (expired ones are purged on the way). */
+int store_siwe_nonce_put(struct store *s, const char *nonce, int64_t expires_at,
+                         struct ag_err *e);
+int store_siwe_nonce_take(struct store *s, const char *nonce, int64_t now, struct ag_err *e);
+/* ==== end chain index ===================================================== */
+
 #endif

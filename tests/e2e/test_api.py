@@ -349,6 +349,27 @@ class Api(unittest.TestCase):
         s, _, ur = self.req("GET", "/api/v1/users/bob/reviews")
         self.assertEqual(ur["reviews"][0]["model"], "alice/liked")
 
+    def test_anonymous_reads_cached_and_fresh_after_writes(self):
+        self.model(self.alice, "cached", title="Cached model")
+        path = "/api/v1/models/alice/cached"
+        s, h1, b1 = self.req("GET", path)
+        s, h2, b2 = self.req("GET", path)
+        self.assertEqual(h2.get("x-cache"), "hit")
+        self.assertEqual(b1, b2)
+        # A signed-in reader is never served from the cache (its answer has "liked").
+        s, h, b = self.req("GET", path, token=self.bob)
+        self.assertNotIn("x-cache", h)
+        self.assertIn("liked", b)
+        # A write on this node shows at once.
+        self.req("PUT", path + "/like", token=self.bob)
+        s, h3, b3 = self.req("GET", path)
+        self.assertNotEqual(h3.get("x-cache"), "hit")
+        self.assertEqual(b3["likes"], 1)
+        s, _, r1 = self.req("GET", "/api/v1/models?q=cached&owner=alice")
+        self.req("PATCH", path, {"title": "Cached model renamed"}, token=self.alice)
+        s, _, r2 = self.req("GET", "/api/v1/models?q=cached&owner=alice")
+        self.assertEqual(r2["items"][0]["title"], "Cached model renamed")
+
     # ---- hostile input -------------------------------------------------------
 
     def test_malformed_bodies_change_nothing(self):

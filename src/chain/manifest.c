@@ -1,0 +1,329 @@
+/* manifest.c - deployment manifests: reading chain.json and its ABIs, and deploying with
+ * deploy.mjs. */
+#include "core/common.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/util.h"
+#include "chain/chain.h"
+#include "eth/addr.h"
+#include "eth/keccak.h"
+#include "eth/rpc.h"
+
+#include <limits.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+const char *const chain_contract_names[CHAIN_NCONTRACTS] = {"AgoraToken", "ModelRegistry",
+                                                            "Marketplace"};
+
+/* read_file() reads at most `max` bytes of `path` into a NUL-terminated buffer. */
+static int read_file(const char *path, size_t max, struct buf *out, struct ag_err *e)
+{
+    FILE *f = fopen(path, "rb");
+    char tmp[8192];
+    size_t n;
+    int rc = 0;
+
+    if (!f)
+        return ag_errf(e, errno == ENOENT ? AG_ENOTFOUND : AG_EIO, NULL, "cannot open %s: %s", path,
+                       strerror(errno));
+    buf_init(out, max);
+    while (!rc && (n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+        rc = buf_add(out, tmp, n);
+    if (!rc && ferror(f))
+        rc = AG_EIO;
+    if (!rc)
+        rc = buf_add(out, "", 1);
+    fclose(f);
+    if (rc) {
+        buf_release(out);
+        return ag_errf(e, rc, NULL, "cannot read %s%s", path,
+                       rc == AG_ETOOBIG ? ": file too large" : "");
+    }
+    return 0;
+}
+
+/* event_sig() builds "event Name(type indexed name, ...)" from an ABI entry;
+ * AG_EINVAL for entries it cannot express (tuple parameters). */
+static int event_sig(json_t *ent, struct buf *sig)
+{
+    const char *name = json_string_value(json_object_get(ent, "name"));
+    json_t *inputs = json_object_get(ent, "inputs"), *in;
+    size_t i;
+    int rc;
+
+    if (!name || !json_is_array(inputs))
+        return AG_EINVAL;
+    rc = buf_addf(sig, "event %s(", name);
+    json_array_foreach(inputs, i, in)
+    {
+        const char *type = json_string_value(json_object_get(in, "type"));
+        const char *pn = json_string_value(json_object_get(in, "name"));
+        if (!type || str_starts(type, "tuple"))
+            return AG_EINVAL;
+        if (!rc)
+            rc = buf_addf(sig, "%s%s%s %s", i ? ", " : "", type,
+                          json_is_true(json_object_get(in, "indexed")) ? " indexed" : "",
+                          pn && *pn ? pn : "arg");
+    }
+    if (!rc)
+        rc = buf_add(sig, ")", 2);
+    return rc;
+}
+
+static int load_abi(json_t *contract, const char *dir, json_t **out, struct ag_err *e)
+{
+    json_t *abi = json_object_get(contract, "abi");
+    char path[PATH_MAX];
+    struct buf b;
+    int rc;
+
+    if (json_is_array(abi)) {
+        *out = json_incref(abi);
+        return 0;
+    }
+    if (!json_is_string(abi) || strstr(json_string_value(abi), ".."))
+        return ag_errf(e, AG_EINVAL, "abi", "the manifest names no usable ABI");
+    if (snprintf(path, sizeof(path), "%s/%s", dir, json_string_value(abi)) >= (int)sizeof(path))
+        return ag_errf(e, AG_EINVAL, "abi", "ABI path too long");
+    if ((rc = read_file(path, CHAIN_MANIFEST_MAX, &b, e)))
+        return rc;
+    rc = json_parse((const char *)b.p, b.n - 1, out, e);
+    buf_release(&b);
+    if (!rc && !json_is_array(*out)) {
+        json_decref(*out);
+        rc = ag_errf(e, AG_EINVAL, "abi", "%s is not an ABI array", path);
+    }
+    return rc;
+}
+
+static int add_events(struct chain_manifest *m, int ci, json_t *abi, struct ag_err *e)
+{
+    json_t *ent;
+    size_t i;
+    int rc = 0;
+
+    json_array_foreach(abi, i, ent)
+    {
+        struct chain_event_def *d;
+        struct buf sig;
+        if (strcmp(json_string_value(json_object_get(ent, "type")) ?: "", "event"))
+            continue;
+        if (m->nevents >= CHAIN_MAX_EVENTS)
+            return ag_errf(e, AG_ETOOBIG, "abi", "too many events in the ABIs");
+        buf_init(&sig, ABI_MAX_TYPE_STR);
+        if (event_sig(ent, &sig)) {
+            buf_release(&sig);
+            continue;
+        }
+        d = &m->events[m->nevents];
+        d->contract = ci;
+        rc = abi_func_parse((const char *)sig.p, &d->ev, e);
+        buf_release(&sig);
+        if (rc)
+            return rc;
+        abi_event_topic(&d->ev, d->topic);
+        m->nevents++;
+    }
+    return rc;
+}
+
+void chain_manifest_release(struct chain_manifest *m)
+{
+    for (size_t i = 0; i < m->nevents; i++)
+        abi_func_release(&m->events[i].ev);
+    free(m->events);
+    json_decref(m->doc);
+    memset(m, 0, sizeof(*m));
+}
+
+int chain_manifest_load(const char *path, struct chain_manifest *m, struct ag_err *e)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    json_t *contracts, *abi = NULL;
+    int64_t chain_id = 0, block = 0;
+    struct buf b;
+    int rc;
+
+    memset(m, 0, sizeof(*m));
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if ((rc = read_file(path, CHAIN_MANIFEST_MAX, &b, e)))
+        return rc;
+    rc = json_parse((const char *)b.p, b.n - 1, &m->doc, e);
+    buf_release(&b);
+    if (rc)
+        goto out;
+    if ((rc = json_get_int(m->doc, "chainId", true, &chain_id, e)) ||
+        (rc = json_get_int(m->doc, "block", true, &block, e)) ||
+        (rc = json_get_object(m->doc, "contracts", true, &contracts, e)))
+        goto out;
+    if (chain_id <= 0 || block < 0) {
+        rc = ag_errf(e, AG_EINVAL, "chainId", "bad chainId or block in %s", path);
+        goto out;
+    }
+    m->chain_id = (uint64_t)chain_id;
+    m->block = (uint64_t)block;
+    if (!(m->events = calloc(CHAIN_MAX_EVENTS, sizeof(*m->events)))) {
+        rc = AG_ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < CHAIN_NCONTRACTS; i++) {
+        json_t *c = json_object_get(contracts, chain_contract_names[i]);
+        const char *a = json_string_value(json_object_get(c, "address"));
+        if (!a || addr_parse(a, m->addr[i], false, e)) {
+            rc = ag_errf(e, AG_EINVAL, chain_contract_names[i], "%s: no valid address for %s", path,
+                         chain_contract_names[i]);
+            goto out;
+        }
+        snprintf(m->addr_hex[i], sizeof(m->addr_hex[i]), "0x");
+        for (int k = 0; k < 20; k++)
+            snprintf(m->addr_hex[i] + 2 + 2 * k, 3, "%02x", m->addr[i][k]);
+        if ((rc = load_abi(c, dir, &abi, e)) || (rc = add_events(m, i, abi, e)))
+            goto out;
+        json_decref(abi);
+        abi = NULL;
+    }
+out:
+    json_decref(abi);
+    if (rc)
+        chain_manifest_release(m);
+    return rc;
+}
+
+void chain_slug_hash(const char *owner, const char *slug, char out[67])
+{
+    struct keccak k;
+    uint8_t h[32];
+
+    keccak_init(&k);
+    keccak_update(&k, owner, strlen(owner));
+    keccak_update(&k, "/", 1);
+    keccak_update(&k, slug, strlen(slug));
+    keccak_final(&k, h);
+    snprintf(out, 67, "0x");
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 + 2 * i, 3, "%02x", h[i]);
+}
+
+/* run() spawns argv and waits; 0 when it exited 0. */
+static int run(char *const argv[], struct ag_err *e)
+{
+    pid_t pid;
+    int status = 0, err = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+
+    if (err)
+        return ag_errf(e, AG_EIO, NULL, "cannot run %s: %s", argv[0], strerror(err));
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return ag_errf(e, AG_EIO, NULL, "waitpid: %s", strerror(errno));
+    if (!WIFEXITED(status) || WEXITSTATUS(status))
+        return ag_errf(e, AG_EUNPROCESSABLE, NULL, "%s %s failed (exit status %d)", argv[0],
+                       argv[1], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return 0;
+}
+
+int chain_deploy(const struct chain_deploy_opts *o, struct ag_err *e)
+{
+    char script[PATH_MAX], build[PATH_MAX], art[PATH_MAX], probe[PATH_MAX + 32];
+    const char *node = o->node ? o->node : "node";
+    const char *slash = o->out ? strrchr(o->out, '/') : NULL;
+    struct chain_manifest m;
+    int rc;
+
+    if (!o->rpc || !o->key_file || !o->contracts_dir || !o->out)
+        return ag_errf(e, AG_EINVAL, NULL,
+                       "deploy needs an RPC URL, a key file, the contracts"
+                       " directory and an output path");
+    if (access(o->key_file, R_OK))
+        return ag_errf(e, AG_EINVAL, "key-file", "cannot read key file %s", o->key_file);
+    snprintf(script, sizeof(script), "%s/deploy.mjs", o->contracts_dir);
+    snprintf(build, sizeof(build), "%s/build.mjs", o->contracts_dir);
+    if (access(script, R_OK))
+        return ag_errf(e, AG_EINVAL, "contracts-dir", "no deploy.mjs in %s", o->contracts_dir);
+    if (o->artifacts) {
+        str_copy(art, o->artifacts, sizeof(art));
+    } else {
+        snprintf(art, sizeof(art), "%.*s/contracts-build", slash ? (int)(slash - o->out) : 1,
+                 slash ? o->out : ".");
+    }
+    snprintf(probe, sizeof(probe), "%s/Marketplace.json", art);
+    if (access(probe, R_OK)) {
+        char *argv[] = {(char *)node, build, "--out", art, "--quiet", NULL};
+        if ((rc = run(argv, e)))
+            return rc;
+    }
+    {
+        char *argv[] = {
+            (char *)node,  script, "--rpc", (char *)o->rpc, "--key-file", (char *)o->key_file,
+            "--artifacts", art,    "--out", (char *)o->out, NULL};
+        if ((rc = run(argv, e)))
+            return rc;
+    }
+    if (!(rc = chain_manifest_load(o->out, &m, e)))
+        chain_manifest_release(&m);
+    return rc;
+}
+
+/* call_word() runs eth_call of `sig` with `args` on contract `to` and
+ * copies the first 32-byte word of the result. It consumes `args`. */
+static int call_word(struct rpc_client *c, const uint8_t to[20], const char *sig, json_t *args,
+                     uint8_t word[32], struct ag_err *e)
+{
+    struct buf data, out;
+    struct rpc_callmsg msg = {0};
+    int rc;
+
+    buf_init(&data, 4096);
+    buf_init(&out, 4096);
+    if (!(rc = abi_encode_call_sig(sig, args, &data, e))) {
+        msg.to = to;
+        msg.data = (const uint8_t *)data.p;
+        msg.data_len = data.n;
+        rc = rpc_eth_call(c, &msg, "latest", &out, e);
+    }
+    if (!rc && out.n < 32)
+        rc = ag_errf(e, AG_EBADJSON, NULL, "%s returned %zu bytes", sig, out.n);
+    if (!rc)
+        memcpy(word, out.p, 32);
+    buf_release(&data);
+    buf_release(&out);
+    json_decref(args);
+    return rc;
+}
+
+int chain_licence_onchain(const char *rpc_url, const struct chain_manifest *m,
+                          const char *slug_hash, const char *const *addrs, size_t n, bool *has,
+                          struct ag_err *e)
+{
+    struct rpc_client c;
+    uint8_t word[32], zero[32] = {0};
+    char id_hex[67];
+    int rc;
+
+    *has = false;
+    if ((rc = rpc_init(&c, rpc_url, e)))
+        return rc;
+    c.retries = 0;
+    c.timeout_ms = 3000;
+    c.connect_timeout_ms = 1000;
+    rc = call_word(&c, m->addr[CHAIN_REGISTRY], "modelIdBySlug(bytes32)",
+                   json_pack("[s]", slug_hash), word, e);
+    if (rc || !memcmp(word, zero, 32))
+        goto out;
+    snprintf(id_hex, sizeof(id_hex), "0x");
+    for (int i = 0; i < 32; i++)
+        snprintf(id_hex + 2 + 2 * i, 3, "%02x", word[i]);
+    for (size_t i = 0; !rc && !*has && i < n; i++) {
+        rc = call_word(&c, m->addr[CHAIN_MARKETPLACE], "hasLicense(uint256,address)",
+                       json_pack("[s,s]", id_hex, addrs[i]), word, e);
+        *has = !rc && word[31] == 1;
+    }
+out:
+    rpc_release(&c);
+    return rc;
+}

@@ -1,0 +1,276 @@
+/* chain.c - the marketplace's chain rules: licences, on-chain listing data, wallet links, Sign-In
+ * with Ethereum. */
+#include "core/common.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "chain/chain.h"
+#include "eth/msg.h"
+#include "market/internal.h"
+
+#include <sodium.h>
+
+#define SIWE_TOKEN_NAME_MAX 64
+
+static const char *owner_name(json_t *model)
+{
+    return json_string_value(json_object_get(model, "owner"));
+}
+
+static const char *slug_name(json_t *model)
+{
+    return json_string_value(json_object_get(model, "slug"));
+}
+
+/* licence_onchain() asks the chain for the viewer's linked addresses. */
+static bool licence_onchain(struct market *m, const struct principal *viewer, const char *slug_hash)
+{
+    const char *addrs[16];
+    json_t *wallets = NULL, *w;
+    struct ag_err e = {0};
+    bool has = false;
+    size_t i, n = 0;
+
+    if (!m->chain || !m->chain->rpc_url || !m->chain->manifest ||
+        store_wallet_list(m->store, viewer->user_id, &wallets, NULL))
+        return false;
+    json_array_foreach(wallets, i, w)
+    {
+        if (n < ARRAY_SIZE(addrs))
+            addrs[n++] = json_string_value(json_object_get(w, "address"));
+    }
+    if (n && chain_licence_onchain(m->chain->rpc_url, m->chain->manifest, slug_hash, addrs, n, &has,
+                                   &e)) {
+        log_warn("chain: hasLicense check failed: %s", e.msg);
+        has = false;
+    }
+    json_decref(wallets);
+    return has;
+}
+
+bool market_licence_holder(struct market *m, const struct principal *viewer, json_t *model)
+{
+    char slug_hash[67];
+    json_t *onchain = NULL;
+    bool has = false;
+
+    if (!viewer || !owner_name(model) || !slug_name(model))
+        return false;
+    chain_slug_hash(owner_name(model), slug_name(model), slug_hash);
+    if (!store_chain_model(m->store, slug_hash, &onchain, NULL) &&
+        store_chain_has_licence(m->store, json_string_value(json_object_get(onchain, "token_id")),
+                                viewer->user_id, &has, NULL))
+        has = false;
+    json_decref(onchain);
+    if (!has)
+        has = licence_onchain(m, viewer, slug_hash);
+    return has;
+}
+
+void market_chain_decorate(struct market *m, json_t *model)
+{
+    char slug_hash[67];
+    json_t *onchain = NULL;
+
+    if (!owner_name(model) || !slug_name(model))
+        return;
+    chain_slug_hash(owner_name(model), slug_name(model), slug_hash);
+    if (store_chain_model(m->store, slug_hash, &onchain, NULL)) {
+        json_object_set_new(model, "chain", json_null());
+        return;
+    }
+    json_object_set_new(onchain, "slug_hash", json_string(slug_hash));
+    json_object_set_new(model, "chain", onchain);
+}
+
+int market_siwe_nonce(struct market *m, json_t **out, struct ag_err *e)
+{
+    char nonce[33];
+    int64_t exp = time_now() + SIWE_NONCE_TTL;
+    int rc;
+
+    rand_token(nonce, 16);
+    if ((rc = store_siwe_nonce_put(m->store, nonce, exp, e)))
+        return rc;
+    *out = json_pack("{s:s, s:I}", "nonce", nonce, "expires_at", (json_int_t)exp);
+    return *out ? 0 : AG_ENOMEM;
+}
+
+/* uri_on_domain() tells whether `uri` is an http(s) URI whose authority is
+ * `domain` (the origin the user signed in to). */
+static bool uri_on_domain(const char *uri, const char *domain)
+{
+    const char *p = NULL;
+    size_t n = strlen(domain);
+
+    if (str_starts(uri, "https://"))
+        p = uri + 8;
+    else if (str_starts(uri, "http://"))
+        p = uri + 7;
+    return p && !strncmp(p, domain, n) &&
+           (p[n] == '\0' || p[n] == '/' || p[n] == '?' || p[n] == '#');
+}
+
+/* verify() checks the message and its signature against this node, then
+ * consumes its nonce. On success *msg is filled (caller releases). */
+static int verify(struct market *m, const char *message, const char *signature, const char *domain,
+                  struct siwe_msg *msg, struct ag_err *e)
+{
+    struct siwe_expect x = {.domain = domain, .now = time_now()};
+    int rc;
+
+    if (!message || !signature || strlen(message) > SIWE_MAX_LEN)
+        return ag_errf(e, AG_EINVAL, "message", "a SIWE message and its signature are required");
+    if (!domain || !*domain)
+        return ag_errf(e, AG_EINVAL, "message", "the request has no Host to check the domain");
+    x.chain_id = m->chain ? m->chain->chain_id : 0;
+    rc = siwe_verify(message, strlen(message), signature, &x, msg, e);
+    if (rc == AG_EINVAL)
+        return rc;
+    if (rc) {
+        char field[64], why[256];
+        str_copy(field, e && e->field[0] ? e->field : "signature", sizeof(field));
+        str_copy(why, e && e->msg[0] ? e->msg : "the signature does not verify", sizeof(why));
+        return ag_errf(e, AG_EUNAUTH, field, "%s", why);
+    }
+    if (!uri_on_domain(msg->uri, domain)) {
+        siwe_msg_release(msg);
+        return ag_errf(e, AG_EUNAUTH, "uri", "the message's URI is not on %s", domain);
+    }
+    if (store_siwe_nonce_take(m->store, msg->nonce, x.now, NULL)) {
+        siwe_msg_release(msg);
+        return ag_errf(e, AG_EUNAUTH, "nonce", "unknown, used or expired nonce");
+    }
+    return 0;
+}
+
+static void lower_addr(const char *in, char out[43])
+{
+    str_copy(out, in, 43);
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'F')
+            *p = (char)(*p + 32);
+}
+
+/* account_for() finds the account linked to `addr` or creates one named
+ * "eth-" + the address's first 12 hex digits (with a suffix if taken). */
+static int account_for(struct market *m, const char *addr, int64_t *id, char username[33],
+                       struct ag_err *e)
+{
+    char email[80];
+    int64_t now = time_now();
+    int rc = store_wallet_user(m->store, addr, id, username, NULL);
+
+    if (rc != AG_ENOTFOUND)
+        return rc ? ag_err_set(e, rc) : 0;
+    snprintf(email, sizeof(email), "%s@wallet.invalid", addr);
+    for (int i = 0; i < 10; i++) {
+        if (i == 0)
+            snprintf(username, 33, "eth-%.12s", addr + 2);
+        else
+            snprintf(username, 33, "eth-%.12s-%d", addr + 2, i);
+        /* "!" is no argon2id hash: password logins never match it */
+        rc = store_user_insert(m->store, username, email, "!", "user", now, id, NULL);
+        if (rc != AG_EEXISTS)
+            break;
+    }
+    if (!rc)
+        rc = store_wallet_link(m->store, *id, addr, now, e);
+    else
+        ag_errf(e, rc, NULL, "cannot create an account for %s", addr);
+    if (!rc)
+        log_info("siwe: created account %s for %s", username, addr);
+    return rc;
+}
+
+int market_siwe_login(struct market *m, const char *message, const char *signature,
+                      const char *domain, const char *token_name, struct login_result *out,
+                      struct ag_err *e)
+{
+    struct siwe_msg msg;
+    char addr[43], username[33], hash[65];
+    int64_t uid = 0, now = time_now();
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (token_name && (!*token_name || strlen(token_name) > SIWE_TOKEN_NAME_MAX ||
+                       !utf8_valid(token_name, strlen(token_name))))
+        return ag_errf(e, AG_EINVAL, "token_name", "token name must be 1-%d characters",
+                       SIWE_TOKEN_NAME_MAX);
+    if ((rc = verify(m, message, signature, domain, &msg, e)))
+        return rc;
+    lower_addr(msg.address, addr);
+    siwe_msg_release(&msg);
+    if ((rc = account_for(m, addr, &uid, username, e)))
+        goto out;
+    if (token_name) {
+        char prefix[16];
+        rand_token(out->secret + strlen(TOKEN_PREFIX), 20);
+        memcpy(out->secret, TOKEN_PREFIX, strlen(TOKEN_PREFIX));
+        snprintf(prefix, sizeof(prefix), "%.12s", out->secret);
+        sha256_hex(out->secret, strlen(out->secret), hash);
+        rc = store_token_insert(m->store, uid, token_name, prefix, hash, now, &out->token_id, e);
+    } else {
+        rand_token(out->secret, 32);
+        rand_token(out->csrf, 32);
+        sha256_hex(out->secret, strlen(out->secret), hash);
+        out->expires_at = now + m->cfg.session_ttl;
+        rc = store_session_insert(m->store, uid, hash, out->csrf, now, out->expires_at, e);
+    }
+    if (!rc)
+        rc = store_user_get(m->store, username, &out->user, e);
+out:
+    if (rc)
+        sodium_memzero(out, sizeof(*out));
+    return rc;
+}
+
+int market_siwe_link(struct market *m, const struct principal *viewer, const char *message,
+                     const char *signature, const char *domain, json_t **out, struct ag_err *e)
+{
+    struct siwe_msg msg;
+    char addr[43];
+    int64_t now = time_now();
+    int rc;
+
+    if (!viewer)
+        return ag_errf(e, AG_EUNAUTH, NULL, "sign in first");
+    if ((rc = verify(m, message, signature, domain, &msg, e)))
+        return rc;
+    lower_addr(msg.address, addr);
+    siwe_msg_release(&msg);
+    if ((rc = store_wallet_link(m->store, viewer->user_id, addr, now, e)))
+        return rc;
+    *out = json_pack("{s:s, s:I}", "address", addr, "linked_at", (json_int_t)now);
+    return *out ? 0 : AG_ENOMEM;
+}
+
+int market_wallet_info(struct market *m, const struct principal *viewer, json_t **out,
+                       struct ag_err *e)
+{
+    json_t *wallets = NULL, *lic = NULL;
+    int rc;
+
+    if (!viewer)
+        return ag_errf(e, AG_EUNAUTH, NULL, "sign in first");
+    if ((rc = store_wallet_list(m->store, viewer->user_id, &wallets, e)) ||
+        (rc = store_chain_licences(m->store, viewer->user_id, &lic, e))) {
+        json_decref(wallets);
+        return rc;
+    }
+    *out = json_pack("{s:o, s:o}", "wallets", wallets, "licences", lic);
+    return *out ? 0 : AG_ENOMEM;
+}
+
+json_t *market_chain_status(struct market *m)
+{
+    struct chain_status st;
+
+    if (!m->chain)
+        return json_pack("{s:s}", "status", "not_configured");
+    if (!m->chain->indexer)
+        return json_pack("{s:s, s:I}", "status", "not_indexing", "chain_id",
+                         (json_int_t)m->chain->chain_id);
+    chain_indexer_status(m->chain->indexer, &st);
+    return chain_status_json(&st);
+}

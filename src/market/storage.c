@@ -1,0 +1,1216 @@
+/* storage.c - model files: resumable uploads, import (encrypted for paid models), downloads, gc. */
+#include "core/common.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "ipfs/blockstore.h"
+#include "ipfs/exporter.h"
+#include "ipfs/importer.h"
+#include "market/internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <sodium.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_UPLOAD ((uint64_t)64 << 30)
+#define DEFAULT_UPLOAD_TTL (24 * 3600)
+#define UPLOAD_ID_BYTES    16
+#define READ_BLOCK         ((size_t)1 << 20)
+
+/* Encryption format 1 (docs/internals/encryption.md): a secretstream header,
+ * then records of ENC_RECORD plaintext bytes (the last one shorter, possibly
+ * empty, tagged FINAL), each ENC_ABYTES longer once sealed. */
+#define ENC_FORMAT   1
+#define ENC_RECORD   ((size_t)65536)
+#define ENC_HEADER   crypto_secretstream_xchacha20poly1305_HEADERBYTES
+#define ENC_ABYTES   crypto_secretstream_xchacha20poly1305_ABYTES
+#define KEY_BYTES    crypto_secretstream_xchacha20poly1305_KEYBYTES
+#define SEALED_BYTES (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + KEY_BYTES)
+
+struct market_storage {
+    struct blockstore *bs;
+    char uploads_dir[PATH_MAX - 64]; /* room for "/ID.part" in a PATH_MAX buffer */
+    uint8_t node_key[crypto_secretbox_KEYBYTES];
+    uint64_t max_upload;
+    int64_t upload_ttl;
+    char *kubo_api;
+};
+
+/* ---- the node key ------------------------------------------------------ */
+
+/* read_key() reads exactly the key from an open key file. */
+static int read_key(int fd, const char *path, uint8_t key[crypto_secretbox_KEYBYTES],
+                    struct ag_err *e)
+{
+    struct stat st;
+    ssize_t n;
+
+    if (fstat(fd, &st))
+        return ag_errf(e, AG_EIO, "node.key", "cannot stat %s: %s", path, strerror(errno));
+    if (st.st_mode & 077)
+        return ag_errf(e, AG_EIO, "node.key", "%s is readable by others (mode %03o); chmod 600 it",
+                       path, (unsigned)(st.st_mode & 0777));
+    if (st.st_size != crypto_secretbox_KEYBYTES)
+        return ag_errf(e, AG_ECORRUPT, "node.key", "%s is not a node key (%lld bytes)", path,
+                       (long long)st.st_size);
+    n = pread(fd, key, crypto_secretbox_KEYBYTES, 0);
+    if (n != crypto_secretbox_KEYBYTES)
+        return ag_errf(e, AG_EIO, "node.key", "cannot read %s", path);
+    return 0;
+}
+
+/* load_node_key() reads DATA_DIR/node.key, creating it atomically (written
+ * to a temporary file, fsynced, then linked into place, so two nodes starting
+ * at once agree on one key) when it does not exist. */
+static int load_node_key(const char *data_dir, uint8_t key[crypto_secretbox_KEYBYTES],
+                         struct ag_err *e)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 32];
+    uint8_t fresh[crypto_secretbox_KEYBYTES];
+    int fd, rc;
+
+    if (snprintf(path, sizeof(path), "%s/node.key", data_dir) >= (int)sizeof(path))
+        return ag_errf(e, AG_EINVAL, "data-dir", "data directory path is too long");
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return ag_errf(e, AG_EIO, "node.key", "cannot create %s: %s", tmp, strerror(errno));
+        crypto_secretbox_keygen(fresh);
+        rc = write(fd, fresh, sizeof(fresh)) == (ssize_t)sizeof(fresh) && !fsync(fd) ? 0 : -1;
+        close(fd);
+        sodium_memzero(fresh, sizeof(fresh));
+        if (rc || (link(tmp, path) && errno != EEXIST)) {
+            rc = ag_errf(e, AG_EIO, "node.key", "cannot write %s: %s", path, strerror(errno));
+            unlink(tmp);
+            return rc;
+        }
+        unlink(tmp);
+        log_info("storage: created node key %s", path);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0)
+        return ag_errf(e, AG_EIO, "node.key", "cannot open %s: %s", path, strerror(errno));
+    rc = read_key(fd, path, key, e);
+    close(fd);
+    return rc;
+}
+
+/* seal_key() encrypts a file key under the node key: hex(nonce || box). */
+static void seal_key(const struct market_storage *st, const uint8_t key[KEY_BYTES],
+                     char out[2 * SEALED_BYTES + 1])
+{
+    uint8_t sealed[SEALED_BYTES];
+    randombytes_buf(sealed, crypto_secretbox_NONCEBYTES);
+    crypto_secretbox_easy(sealed + crypto_secretbox_NONCEBYTES, key, KEY_BYTES, sealed,
+                          st->node_key);
+    sodium_bin2hex(out, 2 * SEALED_BYTES + 1, sealed, sizeof(sealed));
+}
+
+/* unseal_key() reverses seal_key(); AG_ECORRUPT when the box does not open
+ * (a different node key, or tampering). */
+static int unseal_key(const struct market_storage *st, const char *hex, uint8_t key[KEY_BYTES],
+                      struct ag_err *e)
+{
+    uint8_t sealed[SEALED_BYTES];
+    size_t n = 0;
+
+    if (sodium_hex2bin(sealed, sizeof(sealed), hex, strlen(hex), NULL, &n, NULL) ||
+        n != sizeof(sealed) ||
+        crypto_secretbox_open_easy(key, sealed + crypto_secretbox_NONCEBYTES,
+                                   sizeof(sealed) - crypto_secretbox_NONCEBYTES, sealed,
+                                   st->node_key))
+        return ag_errf(e, AG_ECORRUPT, NULL,
+                       "a file key does not open with this node's key (is DATA_DIR/node.key the "
+                       "one the file was stored with?)");
+    return 0;
+}
+
+/* enc_size() is the stored size of an encrypted file of `size` bytes. */
+static uint64_t enc_size(uint64_t size)
+{
+    return ENC_HEADER + size + (size / ENC_RECORD + 1) * ENC_ABYTES;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+int market_storage_open(struct market *m, const struct market_storage_config *cfg, struct ag_err *e)
+{
+    struct market_storage *st = calloc(1, sizeof(*st));
+    char blocks[PATH_MAX];
+    int rc = 0;
+
+    if (!st)
+        return ag_err_set(e, AG_ENOMEM);
+    if (!cfg->data_dir ||
+        snprintf(blocks, sizeof(blocks), "%s/blocks", cfg->data_dir) >= (int)sizeof(blocks) ||
+        snprintf(st->uploads_dir, sizeof(st->uploads_dir), "%s/uploads", cfg->data_dir) >=
+            (int)sizeof(st->uploads_dir)) {
+        rc = ag_errf(e, AG_EINVAL, "data-dir", "data directory path is missing or too long");
+        goto out;
+    }
+    st->max_upload = cfg->max_upload ? cfg->max_upload : DEFAULT_MAX_UPLOAD;
+    if (cfg->kubo_api && cfg->kubo_api[0] && !(st->kubo_api = strdup(cfg->kubo_api))) {
+        rc = ag_err_set(e, AG_ENOMEM);
+        goto out;
+    }
+    st->upload_ttl = cfg->upload_ttl > 0 ? cfg->upload_ttl : DEFAULT_UPLOAD_TTL;
+    if (mkdir_p(st->uploads_dir, 0700)) {
+        rc = ag_errf(e, AG_EIO, "data-dir", "cannot create %s: %s", st->uploads_dir,
+                     strerror(errno));
+        goto out;
+    }
+    if ((rc = load_node_key(cfg->data_dir, st->node_key, e)))
+        goto out;
+    if ((rc = blockstore_open(&st->bs, blocks, e)))
+        goto out;
+    blockstore_set_verify(st->bs, cfg->verify);
+out:
+    if (rc) {
+        sodium_memzero(st->node_key, sizeof(st->node_key));
+        free(st->kubo_api);
+        free(st);
+    } else {
+        m->storage = st;
+    }
+    return rc;
+}
+
+void market_storage_close(struct market *m)
+{
+    struct market_storage *st = m->storage;
+    if (!st)
+        return;
+    blockstore_free(st->bs);
+    sodium_memzero(st->node_key, sizeof(st->node_key));
+    free(st->kubo_api);
+    free(st);
+    m->storage = NULL;
+}
+
+struct blockstore *market_blockstore(struct market *m)
+{
+    return m->storage ? m->storage->bs : NULL;
+}
+
+const char *market_storage_kubo_url(struct market *m)
+{
+    return m->storage ? m->storage->kubo_api : NULL;
+}
+
+static int need_storage(struct market *m, struct ag_err *e)
+{
+    return m->storage ? 0 : ag_errf(e, AG_EUNAVAILABLE, NULL, "file storage is not configured");
+}
+
+static bool is_paid(json_t *model)
+{
+    const char *price = json_string_value(json_object_get(model, "price"));
+    return price && strcmp(price, "0") != 0;
+}
+
+static bool is_owner(const struct principal *viewer, json_t *model)
+{
+    return viewer && viewer->user_id == json_integer_value(json_object_get(model, "owner_id"));
+}
+
+/* ---- uploads ----------------------------------------------------------- */
+
+/* An upload id is 32 lowercase hex digits; anything else names no upload
+ * (and so never reaches a path). */
+static bool valid_upload_id(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n != 2 * UPLOAD_ID_BYTES)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static bool valid_sha256(const char *s)
+{
+    if (strlen(s) != 64)
+        return false;
+    for (size_t i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static void part_path(const struct market_storage *st, const char *id, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s.part", st->uploads_dir, id);
+}
+
+static json_t *upload_json(const struct upload_row *u, uint64_t offset)
+{
+    char model[128];
+    snprintf(model, sizeof(model), "%s/%s", u->owner, u->slug);
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:I, s:I}", "id", u->id, "model", model,
+                     "version", u->version, "name", u->name, "size", (json_int_t)u->size, "sha256",
+                     json_str_or_null(u->sha256[0] ? u->sha256 : NULL), "offset",
+                     (json_int_t)offset, "created_at", (json_int_t)u->created_at, "expires_at",
+                     (json_int_t)u->expires_at);
+}
+
+/* load_upload() finds the viewer's live upload `id`. Others' uploads and
+ * expired ones are AG_ENOTFOUND alike. */
+static int load_upload(struct market *m, const struct principal *viewer, const char *id,
+                       struct upload_row *u, struct ag_err *e)
+{
+    int rc;
+    if (!valid_upload_id(id))
+        return ag_errf(e, AG_ENOTFOUND, "id", "no such upload");
+    rc = store_upload_get(m->store, id, u, e);
+    if (rc == AG_ENOTFOUND ||
+        (!rc && (!viewer || u->user_id != viewer->user_id || u->expires_at < time_now())))
+        return ag_errf(e, AG_ENOTFOUND, "id", "no such upload");
+    return rc;
+}
+
+int market_upload_create(struct market *m, const struct principal *viewer, const char *owner,
+                         const char *slug, const char *version, const char *name, int64_t size,
+                         const char *sha256, json_t **out, struct ag_err *e)
+{
+    json_t *model = NULL, *v = NULL;
+    struct upload_row u;
+    uint8_t raw[UPLOAD_ID_BYTES];
+    char path[PATH_MAX];
+    int fd = -1, rc;
+
+    memset(&u, 0, sizeof(u));
+    if ((rc = need_storage(m, e)) ||
+        (rc = market__load_model(m, viewer, owner, slug, MODEL_WRITE, &model, e)) ||
+        (rc = market_version_get(m, viewer, owner, slug, version, &v, e)))
+        goto out;
+    if (strcmp(json_string_value(json_object_get(v, "state")), "draft")) {
+        rc = ag_errf(e, AG_ECONFLICT, "version",
+                     "version %s is published and can no longer change; create a new version",
+                     version);
+        goto out;
+    }
+    if (!name || !valid_file_name(name)) {
+        rc = ag_errf(e, AG_EINVAL, "name",
+                     "file name must be 1-255 bytes, one path segment, not starting with '.', "
+                     "without '/', '\\\\' or control characters");
+        goto out;
+    }
+    if (size < 0) {
+        rc = ag_errf(e, AG_EINVAL, "size", "size must be a non-negative integer");
+        goto out;
+    }
+    if ((uint64_t)size > m->storage->max_upload) {
+        rc = ag_errf(e, AG_ETOOBIG, "size", "files are limited to %" PRIu64 " bytes on this node",
+                     m->storage->max_upload);
+        goto out;
+    }
+    if (sha256 && !valid_sha256(sha256)) {
+        rc = ag_errf(e, AG_EINVAL, "sha256", "sha256 must be 64 lowercase hex digits");
+        goto out;
+    }
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(u.id, sizeof(u.id), raw, sizeof(raw));
+    u.version_id = json_integer_value(json_object_get(v, "id"));
+    u.user_id = viewer->user_id;
+    str_copy(u.name, name, sizeof(u.name));
+    u.size = size;
+    str_copy(u.sha256, sha256 ? sha256 : "", sizeof(u.sha256));
+    u.created_at = time_now();
+    u.expires_at = u.created_at + m->storage->upload_ttl;
+    str_copy(u.owner, json_string_value(json_object_get(model, "owner")), sizeof(u.owner));
+    str_copy(u.slug, json_string_value(json_object_get(model, "slug")), sizeof(u.slug));
+    str_copy(u.version, json_string_value(json_object_get(v, "version")), sizeof(u.version));
+    part_path(m->storage, u.id, path, sizeof(path));
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = ag_errf(e, AG_EIO, NULL, "cannot create %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if ((rc = store_upload_insert(m->store, &u, e))) {
+        unlink(path);
+        goto out;
+    }
+    *out = upload_json(&u, 0);
+    if (!*out)
+        rc = ag_err_set(e, AG_ENOMEM);
+out:
+    if (fd >= 0)
+        close(fd);
+    json_decref(model);
+    json_decref(v);
+    return rc;
+}
+
+/* part_size() is the upload's offset: the length of its .part file. */
+static int part_size(struct market *m, const char *id, uint64_t *size, struct ag_err *e)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    part_path(m->storage, id, path, sizeof(path));
+    if (stat(path, &sb))
+        return errno == ENOENT
+                   ? ag_errf(e, AG_ENOTFOUND, "id", "the bytes of this upload are not on this node")
+                   : ag_errf(e, AG_EIO, NULL, "cannot stat %s: %s", path, strerror(errno));
+    *size = (uint64_t)sb.st_size;
+    return 0;
+}
+
+int market_upload_get(struct market *m, const struct principal *viewer, const char *id,
+                      json_t **out, struct ag_err *e)
+{
+    struct upload_row u;
+    uint64_t off = 0;
+    int rc;
+
+    if ((rc = need_storage(m, e)) || (rc = load_upload(m, viewer, id, &u, e)) ||
+        (rc = part_size(m, id, &off, e)))
+        return rc;
+    *out = upload_json(&u, off);
+    return *out ? 0 : ag_err_set(e, AG_ENOMEM);
+}
+
+/* drop_upload() deletes an upload's row and, if this call removed it, its bytes. */
+static int drop_upload(struct market *m, const char *id, struct ag_err *e)
+{
+    char path[PATH_MAX];
+    bool deleted = false;
+    int rc = store_upload_delete(m->store, id, &deleted, e);
+    if (!rc && deleted) {
+        part_path(m->storage, id, path, sizeof(path));
+        if (unlink(path) && errno != ENOENT)
+            log_warn("storage: cannot remove %s: %s", path, strerror(errno));
+    }
+    return rc;
+}
+
+int market_upload_delete(struct market *m, const struct principal *viewer, const char *id,
+                         struct ag_err *e)
+{
+    struct upload_row u;
+    int rc;
+    if ((rc = need_storage(m, e)) || (rc = load_upload(m, viewer, id, &u, e)))
+        return rc;
+    return drop_upload(m, id, e);
+}
+
+struct import;
+
+struct upload_writer {
+    struct market *m;
+    struct upload_row u;
+    int fd;
+    uint64_t offset;
+    bool dirty;
+    /* A request that starts at offset 0 imports as the bytes arrive, so the
+     * last byte needs no second pass over the file; a resumed upload (or one
+     * whose live import failed) imports from its .part file at the end. */
+    struct import *live;
+    bool live_encrypt;
+};
+
+static int imp_begin(struct market_storage *st, bool encrypt, struct import **out,
+                     struct ag_err *e);
+static int imp_feed(struct import *im, const uint8_t *p, size_t n);
+static void imp_free(struct import *im);
+
+int market_upload_open(struct market *m, const struct principal *viewer, const char *id,
+                       uint64_t offset, struct upload_writer **out, uint64_t *current,
+                       struct ag_err *e)
+{
+    struct upload_writer *w = NULL;
+    char path[PATH_MAX];
+    struct stat sb;
+    int rc;
+
+    if ((rc = need_storage(m, e)))
+        return rc;
+    w = calloc(1, sizeof(*w));
+    if (!w)
+        return ag_err_set(e, AG_ENOMEM);
+    w->m = m;
+    w->fd = -1;
+    if ((rc = load_upload(m, viewer, id, &w->u, e)))
+        goto out;
+    if (strcmp(w->u.state, "draft")) {
+        rc = ag_errf(e, AG_ECONFLICT, "version", "version %s has been published meanwhile",
+                     w->u.version);
+        goto out;
+    }
+    part_path(m->storage, id, path, sizeof(path));
+    w->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+    if (w->fd < 0) {
+        rc = errno == ENOENT
+                 ? ag_errf(e, AG_ENOTFOUND, "id", "the bytes of this upload are not on this node")
+                 : ag_errf(e, AG_EIO, NULL, "cannot open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (flock(w->fd, LOCK_EX | LOCK_NB)) {
+        rc = ag_errf(e, AG_ECONFLICT, "id", "another request is writing to this upload");
+        goto out;
+    }
+    if (fstat(w->fd, &sb)) {
+        rc = ag_errf(e, AG_EIO, NULL, "cannot stat %s: %s", path, strerror(errno));
+        goto out;
+    }
+    w->offset = (uint64_t)sb.st_size;
+    if (current)
+        *current = w->offset;
+    if (offset != w->offset) {
+        rc = ag_errf(e, AG_ECONFLICT, "offset",
+                     "Upload-Offset is %" PRIu64 " but the upload is at %" PRIu64, offset,
+                     w->offset);
+        goto out;
+    }
+    if (w->offset == 0) {
+        json_t *model = NULL;
+        if (!store_model_get(m->store, w->u.owner, w->u.slug, &model, NULL)) {
+            w->live_encrypt = is_paid(model);
+            if (imp_begin(m->storage, w->live_encrypt, &w->live, NULL))
+                w->live = NULL; /* fine: the end imports from the .part file */
+        }
+        json_decref(model);
+    }
+out:
+    if (rc) {
+        market_upload_close(w);
+        w = NULL;
+    }
+    *out = w;
+    return rc;
+}
+
+int market_upload_write(struct upload_writer *w, const void *p, size_t n, struct ag_err *e)
+{
+    const char *c = p;
+    if (w->offset + n > (uint64_t)w->u.size)
+        return ag_errf(e, AG_EINVAL, "size",
+                       "the body goes past the upload's declared size of %" PRId64 " bytes",
+                       w->u.size);
+    while (n) {
+        ssize_t k = write(w->fd, c, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return ag_errf(e, AG_EIO, NULL, "cannot write upload %s: %s", w->u.id,
+                           k < 0 ? strerror(errno) : "no progress");
+        w->dirty = true;
+        if (w->live && imp_feed(w->live, (const uint8_t *)c, (size_t)k)) {
+            log_warn("storage: live import of upload %s failed; importing at the end instead",
+                     w->u.id);
+            imp_free(w->live);
+            w->live = NULL;
+        }
+        w->offset += (uint64_t)k;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* ---- import -------------------------------------------------------------- */
+
+struct import_ctx {
+    struct blockstore *bs;
+    struct ag_err *e;
+};
+
+/* put_block() stores one block; a block already present gets its mtime
+ * renewed so that gc's grace period protects it until the import is pinned. */
+static int put_block(void *ctx, const struct cid *cid, const uint8_t *data, size_t len)
+{
+    struct import_ctx *ic = ctx;
+    char path[PATH_MAX];
+    int has = blockstore_has(ic->bs, cid, ic->e);
+    if (has < 0)
+        return has;
+    if (has == 1 && !blockstore_path(ic->bs, cid, path, sizeof(path))) {
+        utimensat(AT_FDCWD, path, NULL, 0);
+        return 0;
+    }
+    return blockstore_put(ic->bs, cid, data, len, ic->e);
+}
+
+struct import_result {
+    struct cid root;
+    char sha256[65];
+    uint8_t key[KEY_BYTES];
+    uint64_t stored_size;
+};
+
+/* An import in progress: plaintext goes in through imp_feed() in any pieces;
+ * it is hashed with SHA-256 and, when `encrypt`, sealed record by record
+ * (format 1) before the importer chunks it into the blockstore, inside one
+ * blockstore batch (so an abandoned import leaves no visible blocks). */
+struct import {
+    struct market_storage *st;
+    struct blockstore *bs; /* its own handle: a batch belongs to one handle */
+    struct importer *im;
+    struct import_ctx ic;
+    struct ag_err err;
+    EVP_MD_CTX *md;
+    bool encrypt, batch;
+    crypto_secretstream_xchacha20poly1305_state ss;
+    uint8_t key[KEY_BYTES];
+    uint8_t *rec, *ct; /* one plaintext record being filled, its sealed form */
+    size_t rec_n;
+    uint64_t fed; /* plaintext bytes taken */
+};
+
+static void imp_free(struct import *im)
+{
+    if (!im)
+        return;
+    if (im->batch)
+        blockstore_batch_abort(im->bs);
+    blockstore_free(im->bs);
+    importer_free(im->im);
+    EVP_MD_CTX_free(im->md);
+    sodium_memzero(&im->ss, sizeof(im->ss));
+    sodium_memzero(im->key, sizeof(im->key));
+    if (im->rec)
+        sodium_memzero(im->rec, ENC_RECORD);
+    free(im->rec);
+    free(im->ct);
+    free(im);
+}
+
+static int imp_begin(struct market_storage *st, bool encrypt, struct import **out, struct ag_err *e)
+{
+    struct import *im = calloc(1, sizeof(*im));
+    struct importer_opts o;
+    int rc = 0;
+
+    if (!im)
+        return ag_err_set(e, AG_ENOMEM);
+    im->st = st;
+    im->encrypt = encrypt;
+    im->ic.e = &im->err;
+    if ((rc = blockstore_open(&im->bs, blockstore_dir(st->bs), e))) {
+        free(im);
+        *out = NULL;
+        return rc;
+    }
+    im->ic.bs = im->bs;
+    im->md = EVP_MD_CTX_new();
+    if (encrypt) {
+        im->rec = malloc(ENC_RECORD);
+        im->ct = malloc(ENC_RECORD + ENC_ABYTES);
+    }
+    importer_opts_default(&o);
+    if (!im->md || (encrypt && (!im->rec || !im->ct))) {
+        rc = ag_err_set(e, AG_ENOMEM);
+        goto out;
+    }
+    EVP_DigestInit_ex(im->md, EVP_sha256(), NULL);
+    if ((rc = importer_new(&im->im, &o, put_block, &im->ic, e)) ||
+        (rc = blockstore_batch_begin(im->bs, e)))
+        goto out;
+    im->batch = true;
+    if (encrypt) {
+        uint8_t header[ENC_HEADER];
+        crypto_secretstream_xchacha20poly1305_keygen(im->key);
+        crypto_secretstream_xchacha20poly1305_init_push(&im->ss, header, im->key);
+        rc = importer_write(im->im, header, sizeof(header));
+    }
+out:
+    if (rc) {
+        if (!e || !e->code)
+            ag_errf(e, rc, NULL, "import failed: %s", im->err.msg[0] ? im->err.msg : "error");
+        imp_free(im);
+        im = NULL;
+    }
+    *out = im;
+    return rc;
+}
+
+/* seal_record() pushes the record being filled (FINAL when `last`). */
+static int seal_record(struct import *im, bool last)
+{
+    unsigned long long clen = 0;
+    crypto_secretstream_xchacha20poly1305_push(
+        &im->ss, im->ct, &clen, im->rec, im->rec_n, NULL, 0,
+        last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
+    im->rec_n = 0;
+    return importer_write(im->im, im->ct, (size_t)clen);
+}
+
+static int imp_feed(struct import *im, const uint8_t *p, size_t n)
+{
+    int rc = 0;
+    EVP_DigestUpdate(im->md, p, n);
+    im->fed += n;
+    if (!im->encrypt)
+        return n ? importer_write(im->im, p, n) : 0;
+    while (n && !rc) {
+        size_t k = MIN(n, ENC_RECORD - im->rec_n);
+        memcpy(im->rec + im->rec_n, p, k);
+        im->rec_n += k;
+        p += k;
+        n -= k;
+        /* A full record is never the last: the last holds size mod 64 KiB. */
+        if (im->rec_n == ENC_RECORD)
+            rc = seal_record(im, false);
+    }
+    return rc;
+}
+
+/* imp_end() seals the last record, finishes the DAG and commits the batch. */
+static int imp_end(struct import *im, struct import_result *r, struct ag_err *e)
+{
+    uint64_t fsize = 0, dsize = 0, want;
+    uint8_t digest[32];
+    int rc = im->encrypt ? seal_record(im, true) : 0;
+
+    if (!rc)
+        rc = importer_finish(im->im, &r->root, &fsize, &dsize);
+    if (rc)
+        return ag_errf(e, rc, NULL, "import failed: %s",
+                       im->err.msg[0] ? im->err.msg : ag_strerror(rc));
+    im->batch = false;
+    if ((rc = blockstore_batch_commit(im->bs, e)))
+        return rc;
+    EVP_DigestFinal_ex(im->md, digest, NULL);
+    sodium_bin2hex(r->sha256, sizeof(r->sha256), digest, sizeof(digest));
+    memcpy(r->key, im->key, sizeof(r->key));
+    r->stored_size = fsize;
+    want = im->encrypt ? enc_size(im->fed) : im->fed;
+    if (fsize != want)
+        return ag_errf(e, AG_EINTERNAL, NULL, "imported %" PRIu64 " bytes, expected %" PRIu64,
+                       fsize, want);
+    return 0;
+}
+
+/* import_fd() imports the first `size` bytes of fd (a complete .part). */
+static int import_fd(struct market_storage *st, int fd, uint64_t size, bool encrypt,
+                     struct import_result *r, struct ag_err *e)
+{
+    struct import *im = NULL;
+    uint8_t *buf = malloc(READ_BLOCK);
+    uint64_t pos = 0;
+    int rc = buf ? imp_begin(st, encrypt, &im, e) : ag_err_set(e, AG_ENOMEM);
+
+    while (!rc && pos < size) {
+        size_t want = (size_t)MIN((uint64_t)READ_BLOCK, size - pos);
+        ssize_t k = pread(fd, buf, want, (off_t)pos);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            rc = ag_errf(e, AG_EIO, NULL, "cannot read upload data: %s",
+                         k < 0 ? strerror(errno) : "file shrank");
+            break;
+        }
+        pos += (uint64_t)k;
+        if ((rc = imp_feed(im, buf, (size_t)k)))
+            rc = ag_errf(e, rc, NULL, "import failed: %s",
+                         im->err.msg[0] ? im->err.msg : ag_strerror(rc));
+    }
+    if (!rc)
+        rc = imp_end(im, r, e);
+    imp_free(im);
+    free(buf);
+    return rc;
+}
+
+/* complete() imports a fully received upload and records the file entry. */
+static int complete(struct upload_writer *w, json_t **file, struct ag_err *e)
+{
+    struct market *m = w->m;
+    struct import_result r;
+    struct upload_row again;
+    json_t *model = NULL;
+    char cid[CID_MAX_STR], sealed[2 * SEALED_BYTES + 1];
+    int64_t file_id = 0;
+    bool encrypt;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    if ((rc = store_model_get(m->store, w->u.owner, w->u.slug, &model, e)))
+        goto out;
+    encrypt = is_paid(model);
+    if (w->live && w->live_encrypt == encrypt) {
+        rc = imp_end(w->live, &r, e);
+        imp_free(w->live);
+        w->live = NULL;
+    } else {
+        rc = import_fd(m->storage, w->fd, (uint64_t)w->u.size, encrypt, &r, e);
+    }
+    if (rc)
+        goto out;
+    if (w->u.sha256[0] && strcmp(w->u.sha256, r.sha256)) {
+        rc = ag_errf(e, AG_EINVAL, "sha256",
+                     "the uploaded bytes have sha256 %s, not the declared %s; the upload is "
+                     "discarded",
+                     r.sha256, w->u.sha256);
+        drop_upload(m, w->u.id, NULL);
+        goto out;
+    }
+    cid_format(&r.root, cid, sizeof(cid));
+    if (encrypt)
+        seal_key(m->storage, r.key, sealed);
+    if ((rc = store_begin(m->store)))
+        goto out;
+    rc = store_upload_get(m->store, w->u.id, &again, e);
+    if (!rc && strcmp(again.state, "draft"))
+        rc = ag_errf(e, AG_ECONFLICT, "version", "version %s has been published meanwhile",
+                     w->u.version);
+    if (!rc)
+        rc = store_file_put(m->store, w->u.version_id, w->u.name, w->u.size, cid, r.sha256,
+                            time_now(), &file_id, e);
+    if (!rc)
+        rc = store_file_key_put(m->store, file_id, encrypt ? sealed : NULL, ENC_FORMAT,
+                                (int64_t)r.stored_size, e);
+    if (!rc)
+        rc = store_upload_delete(m->store, w->u.id, NULL, e);
+    if (rc) {
+        store_rollback(m->store);
+        goto out;
+    }
+    if ((rc = store_commit(m->store)))
+        goto out;
+    {
+        char path[PATH_MAX];
+        part_path(m->storage, w->u.id, path, sizeof(path));
+        unlink(path);
+    }
+    log_info("storage: stored %s/%s@%s %s (%" PRId64 " bytes%s) as %s", w->u.owner, w->u.slug,
+             w->u.version, w->u.name, w->u.size, encrypt ? ", encrypted" : "", cid);
+    if (m->storage->kubo_api) {
+        struct ag_err ke = {0};
+        if (market_kubo_pin(m, &r.root, &ke))
+            log_warn("storage: %s stays on local storage only: %s", cid, ke.msg);
+        else
+            log_info("storage: pinned %s to Kubo", cid);
+    }
+    *file = json_pack("{s:I, s:s, s:I, s:s, s:s, s:b}", "id", (json_int_t)file_id, "name",
+                      w->u.name, "size", (json_int_t)w->u.size, "cid", cid, "sha256", r.sha256,
+                      "encrypted", encrypt);
+    if (!*file)
+        rc = ag_err_set(e, AG_ENOMEM);
+out:
+    sodium_memzero(r.key, sizeof(r.key));
+    json_decref(model);
+    return rc;
+}
+
+int market_upload_finish(struct upload_writer *w, json_t **file, uint64_t *offset, struct ag_err *e)
+{
+    *file = NULL;
+    *offset = w->offset;
+    if (w->dirty && fdatasync(w->fd))
+        return ag_errf(e, AG_EIO, NULL, "cannot sync upload %s: %s", w->u.id, strerror(errno));
+    w->dirty = false;
+    if (w->offset < (uint64_t)w->u.size)
+        return 0;
+    return complete(w, file, e);
+}
+
+uint64_t market_upload_offset(const struct upload_writer *w)
+{
+    return w->offset;
+}
+
+void market_upload_close(struct upload_writer *w)
+{
+    if (!w)
+        return;
+    imp_free(w->live); /* an import that did not finish leaves no blocks */
+    if (w->fd >= 0) {
+        if (w->dirty && fdatasync(w->fd))
+            log_warn("storage: cannot sync upload %s: %s", w->u.id, strerror(errno));
+        close(w->fd); /* releases the lock */
+    }
+    free(w);
+}
+
+int market_upload_expire(struct market *m, int64_t now, int *removed, struct ag_err *e)
+{
+    json_t *ids = NULL, *id;
+    DIR *d = NULL;
+    struct dirent *de;
+    size_t i;
+    int n = 0, rc;
+
+    if ((rc = need_storage(m, e)) || (rc = store_upload_expired(m->store, now, 1000, &ids, e)))
+        goto out;
+    json_array_foreach(ids, i, id)
+    {
+        if ((rc = drop_upload(m, json_string_value(id), e)))
+            goto out;
+        n++;
+    }
+    /* .part files whose row is gone (another node expired it, or a crash
+     * between the two steps), once they are older than the upload lifetime. */
+    d = opendir(m->storage->uploads_dir);
+    while (d && (de = readdir(d))) {
+        char uid[2 * UPLOAD_ID_BYTES + 1], path[PATH_MAX];
+        struct upload_row u;
+        struct stat sb;
+        size_t len = strlen(de->d_name);
+        if (len != 2 * UPLOAD_ID_BYTES + 5 || !str_ends(de->d_name, ".part"))
+            continue;
+        memcpy(uid, de->d_name, 2 * UPLOAD_ID_BYTES);
+        uid[2 * UPLOAD_ID_BYTES] = '\0';
+        part_path(m->storage, uid, path, sizeof(path));
+        if (!valid_upload_id(uid) || stat(path, &sb) ||
+            sb.st_mtime + m->storage->upload_ttl >= now ||
+            store_upload_get(m->store, uid, &u, NULL) != AG_ENOTFOUND)
+            continue;
+        if (!unlink(path))
+            n++;
+    }
+out:
+    if (d)
+        closedir(d);
+    json_decref(ids);
+    if (removed)
+        *removed = n;
+    return rc;
+}
+
+/* ---- downloads ----------------------------------------------------------- */
+
+/* market__licence_holder() is the hook for the chain issue: whether `viewer`
+ * holds a licence for the model (chain.c reads the chain index). */
+static bool market__licence_holder(struct market *m, const struct principal *viewer, json_t *model)
+{
+    return market_licence_holder(m, viewer, model); /* issue 4 */
+}
+
+int market_file_access(struct market *m, const struct principal *viewer, json_t *model,
+                       json_t *version, struct ag_err *e)
+{
+    int rc = market_model_access(viewer, model, MODEL_READ, e);
+    bool owner = is_owner(viewer, model);
+
+    if (rc)
+        return rc;
+    if (!owner && strcmp(json_string_value(json_object_get(version, "state")), "published"))
+        return ag_errf(e, AG_ENOTFOUND, "version", "no such version");
+    if (!is_paid(model) || owner || market__licence_holder(m, viewer, model))
+        return 0;
+    if (!viewer)
+        return ag_errf(e, AG_EUNAUTH, NULL, "this is a paid model: sign in with a licence");
+    return ag_errf(e, AG_EFORBIDDEN, NULL, "this is a paid model: a licence is needed");
+}
+
+struct market_file {
+    struct market *m;
+    struct market_file_info info;
+    struct cid root;
+    uint64_t stored_size;
+    /* encrypted files: */
+    uint8_t key[KEY_BYTES];
+    crypto_secretstream_xchacha20poly1305_state ss;
+    bool started, finished;
+    uint64_t ct_pos;     /* next ciphertext byte to decrypt */
+    uint8_t *plain, *ct; /* one record each */
+    size_t plain_len;
+    uint64_t plain_start; /* plaintext offset of plain[0] */
+};
+
+void market_file_close(struct market_file *f)
+{
+    if (!f)
+        return;
+    sodium_memzero(f->key, sizeof(f->key));
+    sodium_memzero(&f->ss, sizeof(f->ss));
+    free(f->plain);
+    free(f->ct);
+    free(f);
+}
+
+int market_file_open(struct market *m, const struct principal *viewer, const char *owner,
+                     const char *slug, const char *version, const char *name,
+                     struct market_file **out, struct ag_err *e)
+{
+    struct market_file *f = NULL;
+    json_t *model = NULL, *v = NULL;
+    struct file_row row;
+    int rc;
+
+    if ((rc = need_storage(m, e)) ||
+        (rc = market__load_model(m, viewer, owner, slug, MODEL_READ, &model, e)) ||
+        (rc = market_version_get(m, viewer, owner, slug, version, &v, e)) ||
+        (rc = market_file_access(m, viewer, model, v, e)))
+        goto out;
+    if (!name || !valid_file_name(name)) {
+        rc = ag_errf(e, AG_ENOTFOUND, "name", "no such file");
+        goto out;
+    }
+    rc = store_file_get(m->store, json_integer_value(json_object_get(v, "id")), name, &row, e);
+    if (rc == AG_ENOTFOUND || (!rc && !row.cid[0]))
+        rc = ag_errf(e, AG_ENOTFOUND, "name", "file %s has no content (yet)", name);
+    if (rc)
+        goto out;
+    f = calloc(1, sizeof(*f));
+    if (!f) {
+        rc = ag_err_set(e, AG_ENOMEM);
+        goto out;
+    }
+    f->m = m;
+    f->info.id = row.id;
+    f->info.size = (uint64_t)row.size;
+    str_copy(f->info.name, row.name, sizeof(f->info.name));
+    str_copy(f->info.cid, row.cid, sizeof(f->info.cid));
+    str_copy(f->info.sha256, row.sha256, sizeof(f->info.sha256));
+    f->info.encrypted = row.sealed_key[0] != '\0';
+    f->stored_size = (uint64_t)row.stored_size;
+    if ((rc = cid_parse(&f->root, row.cid, e)))
+        goto out;
+    /* Read (and verify) the root now, so a missing or corrupt root is a
+     * clean error before any header goes out, not a cut-off body. */
+    {
+        uint64_t stored = 0;
+        rc = exporter_size(m->storage->bs, &f->root, &stored, e);
+        if (rc == AG_ENOTFOUND)
+            rc = ag_errf(e, AG_ECORRUPT, NULL, "file %s: root block %s is missing", name, row.cid);
+        if (!rc && stored != (uint64_t)row.stored_size)
+            rc = ag_errf(e, AG_ECORRUPT, NULL,
+                         "file %s: the stored DAG holds %" PRIu64 " bytes, not %" PRId64, name,
+                         stored, row.stored_size);
+        if (rc)
+            goto out;
+    }
+    if (f->info.encrypted) {
+        if (row.format != ENC_FORMAT || f->stored_size != enc_size(f->info.size)) {
+            rc = ag_errf(e, AG_ECORRUPT, NULL, "file %s: unknown encryption format %d", name,
+                         row.format);
+            goto out;
+        }
+        f->plain = malloc(ENC_RECORD);
+        f->ct = malloc(ENC_RECORD + ENC_ABYTES);
+        if (!f->plain || !f->ct) {
+            rc = ag_err_set(e, AG_ENOMEM);
+            goto out;
+        }
+        rc = unseal_key(m->storage, row.sealed_key, f->key, e);
+    }
+out:
+    if (rc) {
+        market_file_close(f);
+        f = NULL;
+    }
+    *out = f;
+    json_decref(model);
+    json_decref(v);
+    return rc;
+}
+
+const struct market_file_info *market_file_info(const struct market_file *f)
+{
+    return &f->info;
+}
+
+struct copy_sink {
+    uint8_t *p;
+    size_t n, max;
+};
+
+static int copy_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    struct copy_sink *c = ctx;
+    if (n > c->max - c->n)
+        return AG_EINTERNAL;
+    memcpy(c->p + c->n, p, n);
+    c->n += n;
+    return 0;
+}
+
+/* read_stored() reads exactly `len` bytes of the stored DAG at `pos`. */
+static int read_stored(struct market_file *f, uint64_t pos, uint8_t *out, size_t len,
+                       struct ag_err *e)
+{
+    struct copy_sink c = {out, 0, len};
+    int rc = exporter_read(f->m->storage->bs, &f->root, pos, len, copy_sink, &c, e);
+    if (!rc && c.n != len)
+        rc = ag_errf(e, AG_ECORRUPT, NULL, "file %s is shorter than recorded", f->info.name);
+    return rc;
+}
+
+/* next_record() decrypts the next record into f->plain. */
+static int next_record(struct market_file *f, struct ag_err *e)
+{
+    unsigned long long plen = 0;
+    uint8_t tag = 0;
+    size_t clen;
+    int rc;
+
+    if (!f->started) {
+        uint8_t header[ENC_HEADER];
+        if ((rc = read_stored(f, 0, header, sizeof(header), e)))
+            return rc;
+        if (crypto_secretstream_xchacha20poly1305_init_pull(&f->ss, header, f->key))
+            return ag_errf(e, AG_ECORRUPT, NULL, "file %s: bad encryption header", f->info.name);
+        f->started = true;
+        f->ct_pos = ENC_HEADER;
+        f->plain_start = 0;
+        f->plain_len = 0;
+    }
+    if (f->finished)
+        return ag_errf(e, AG_ECORRUPT, NULL, "file %s: data after the final record", f->info.name);
+    clen = (size_t)MIN((uint64_t)(ENC_RECORD + ENC_ABYTES), f->stored_size - f->ct_pos);
+    if (clen < ENC_ABYTES)
+        return ag_errf(e, AG_ECORRUPT, NULL, "file %s: truncated ciphertext", f->info.name);
+    if ((rc = read_stored(f, f->ct_pos, f->ct, clen, e)))
+        return rc;
+    if (crypto_secretstream_xchacha20poly1305_pull(&f->ss, f->plain, &plen, &tag, f->ct, clen, NULL,
+                                                   0))
+        return ag_errf(e, AG_ECORRUPT, NULL, "file %s: ciphertext fails authentication",
+                       f->info.name);
+    f->ct_pos += clen;
+    f->plain_start += f->plain_len;
+    f->plain_len = (size_t)plen;
+    f->finished = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+    if (f->finished != (f->ct_pos == f->stored_size))
+        return ag_errf(e, AG_ECORRUPT, NULL, "file %s: records and size disagree", f->info.name);
+    return 0;
+}
+
+int market_file_read(struct market_file *f, uint64_t pos, void *out, size_t max, size_t *n,
+                     struct ag_err *e)
+{
+    size_t len;
+    int rc;
+
+    *n = 0;
+    if (pos >= f->info.size || !max)
+        return 0;
+    len = (size_t)MIN((uint64_t)max, f->info.size - pos);
+    if (!f->info.encrypted) {
+        if ((rc = read_stored(f, pos, out, len, e)))
+            return rc;
+        *n = len;
+        return 0;
+    }
+    if (f->started && pos < f->plain_start)
+        return ag_errf(e, AG_EINVAL, NULL, "encrypted files are read forwards only");
+    while (!f->started || pos >= f->plain_start + f->plain_len)
+        if ((rc = next_record(f, e)))
+            return rc;
+    len = MIN(len, (size_t)(f->plain_start + f->plain_len - pos));
+    memcpy(out, f->plain + (pos - f->plain_start), len);
+    *n = len;
+    return 0;
+}
+
+int market_file_downloaded(struct market_file *f, const char *who, struct ag_err *e)
+{
+    return market_download_record(f->m, f->info.id, who, e);
+}
+
+/* ---- gc ---------------------------------------------------------------- */
+
+struct digest_set {
+    uint8_t (*d)[32];
+    size_t n, cap;
+};
+
+static int collect(void *ctx, const struct cid *cid, const uint8_t *data, size_t len)
+{
+    struct digest_set *s = ctx;
+    UNUSED(data);
+    UNUSED(len);
+    if (cid->mh_code != MC_SHA2_256 || cid->digest_len != 32)
+        return 0;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        void *p = realloc(s->d, cap * 32);
+        if (!p)
+            return AG_ENOMEM;
+        s->d = p;
+        s->cap = cap;
+    }
+    memcpy(s->d[s->n++], cid->digest, 32);
+    return 0;
+}
+
+static int cmp_digest(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+struct sweep {
+    struct blockstore *bs;
+    struct digest_set *keep;
+    int64_t cutoff;
+    bool dry_run;
+    struct gc_stats *st;
+    struct ag_err *e;
+};
+
+static int sweep_block(void *ctx, const struct cid *cid)
+{
+    struct sweep *w = ctx;
+    char path[PATH_MAX];
+    struct stat sb;
+
+    if (cid->mh_code == MC_SHA2_256 && cid->digest_len == 32 &&
+        bsearch(cid->digest, w->keep->d, w->keep->n, 32, cmp_digest)) {
+        w->st->kept++;
+        return 0;
+    }
+    if (blockstore_path(w->bs, cid, path, sizeof(path)) || stat(path, &sb))
+        return 0; /* gone meanwhile */
+    if (sb.st_mtime > w->cutoff) {
+        w->st->young++;
+        return 0;
+    }
+    if (!w->dry_run) {
+        int rc = blockstore_delete(w->bs, cid, w->e);
+        if (rc && rc != AG_ENOTFOUND)
+            return rc;
+    }
+    w->st->removed++;
+    w->st->removed_bytes += (uint64_t)sb.st_size;
+    return 0;
+}
+
+int market_gc(struct market *m, int64_t grace_s, bool dry_run, struct gc_stats *st,
+              struct ag_err *e)
+{
+    struct digest_set keep = {0};
+    struct sweep w;
+    json_t *pins = NULL, *p;
+    size_t i;
+    int rc;
+
+    memset(st, 0, sizeof(*st));
+    /* The cutoff is taken before the pins are read: a block written after it
+     * is young, and one written before it belongs to an import that either
+     * committed its pin already (and is in the list) or failed. */
+    w.cutoff = time_now() - grace_s;
+    if ((rc = need_storage(m, e)) || (rc = store_pins(m->store, &pins, e)))
+        goto out;
+    json_array_foreach(pins, i, p)
+    {
+        struct cid root;
+        if ((rc = cid_parse(&root, json_string_value(p), e)))
+            goto out;
+        rc = dag_walk(m->storage->bs, &root, collect, &keep, e);
+        if (rc) {
+            ag_errf(e, rc, NULL, "cannot walk pinned DAG %s (%s); nothing was removed",
+                    json_string_value(p), ag_strerror(rc));
+            goto out;
+        }
+        st->pinned_roots++;
+    }
+    qsort(keep.d, keep.n, 32, cmp_digest);
+    w.bs = m->storage->bs;
+    w.keep = &keep;
+    w.dry_run = dry_run;
+    w.st = st;
+    w.e = e;
+    rc = blockstore_iterate(m->storage->bs, sweep_block, &w, e);
+out:
+    free(keep.d);
+    json_decref(pins);
+    return rc;
+}

@@ -1,0 +1,493 @@
+"""test_chain.py - the chain end to end: deploy, index, buy to unlock, reorgs, restarts, SIWE, a dead RPC.
+
+Starts a real anvil on a free port, deploys with `agora chain deploy`, runs
+`agora serve --chain-rpc`, and does the on-chain half with ethers 6
+(tests/e2e/chain_helper.mjs): the seller registers and prices a model, the
+buyer takes faucet tokens and buys, a dispute refunds, anvil's
+evm_snapshot/evm_revert replaces blocks. The node must follow all of it.
+"""
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+from node import BIN, SRC, Node, register  # noqa: E402
+
+ANVIL = os.path.join(SRC, "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chain_helper.mjs")
+KEYS = [  # anvil's well-known development accounts
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",  # deployer, arbitrator
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",  # seller (alice)
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",  # buyer (bob)
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",  # SIWE newcomer
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",  # non-buyer (carol)
+]
+PRICE = str(5 * 10**18)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout=30, what="condition"):
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        last = pred()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+class Anvil:
+    def __init__(self, state):
+        self.port = free_port() if not hasattr(self, "port") else self.port
+        self.state = state
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen([ANVIL, "--host", "127.0.0.1", "--port", str(self.port),
+                                      "--silent", "--state", self.state],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = "http://127.0.0.1:%d" % self.port
+        wait_for(lambda: self.alive(), 30, "anvil")
+
+    def alive(self):
+        try:
+            self.rpc("eth_chainId")
+            return True
+        except OSError:
+            return False
+
+    def rpc(self, method, *params):
+        req = urllib.request.Request(self.url, json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode(),
+            {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            out = json.loads(r.read())
+        if "error" in out:
+            raise RuntimeError(out["error"])
+        return out["result"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+class Chain(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="agora-chain-")
+        cls.anvil = Anvil(os.path.join(cls.dir, "anvil-state.json"))
+        try:
+            cls.setup_chain()
+        except BaseException:
+            cls.anvil.stop()
+            raise
+
+    @classmethod
+    def setup_chain(cls):
+        cls.chaindir = os.path.join(cls.dir, "deploy")
+        keyfile = os.path.join(cls.dir, "deployer.key")
+        with open(keyfile, "w") as f:
+            f.write(KEYS[0] + "\n")
+        os.chmod(keyfile, 0o600)
+        r = subprocess.run([BIN, "chain", "deploy", "--chain-rpc", cls.anvil.url, "--key-file",
+                            keyfile, "--data-dir", cls.chaindir,
+                            "--contracts-dir", os.path.join(SRC, "contracts")],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr + r.stdout
+        cls.manifest = os.path.join(cls.chaindir, "chain.json")
+        cls.dirs = [cls.dir]
+        cls.node = cls.start_node()
+        cls.alice = register(cls.node, "alice")
+        cls.bob = register(cls.node, "bob")
+        cls.carol = register(cls.node, "carol")
+        s, _, b = cls.node.request("POST", "/api/v1/models", {"slug": "paid", "title": "Paid",
+                                   "price": "5", "visibility": "public"}, token=cls.alice)
+        assert s == 201, (s, b)
+
+    @classmethod
+    def start_node(cls, data=None, rpc=None, confirmations=0):
+        args = ["--chain-rpc", rpc or cls.anvil.url, "--chain-manifest", cls.manifest,
+                "--chain-poll-ms", "100", "--chain-confirmations", str(confirmations)]
+        if data:
+            args += ["--data-dir", data]
+        n = Node(args=args)
+        cls.dirs.append(n.dir)
+        if data:
+            n.data = data
+        return n
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.stop()
+        cls.anvil.stop()
+        for d in cls.dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+    # ---- helpers -------------------------------------------------------------
+
+    def js(self, cmd, **args):
+        r = subprocess.run(["node", HELPER, self.anvil.url, self.manifest, cmd, json.dumps(args)],
+                           capture_output=True, text=True, timeout=120, cwd=SRC)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def health(self):
+        s, _, b = self.node.request("GET", "/healthz")
+        return b["chain"]
+
+    def synced(self):
+        head = int(self.anvil.rpc("eth_blockNumber"), 16)
+        return wait_for(lambda: (lambda c: c if c.get("status") == "ok" and
+                                 c.get("indexed_block") == head else None)(self.health()),
+                        30, "the indexer to reach block %d" % head)
+
+    def model(self):
+        s, _, b = self.node.request("GET", "/api/v1/models/alice/paid")
+        self.assertEqual(s, 200, b)
+        return b
+
+    def siwe(self, key, nonce=None, domain=None, **kw):
+        if nonce is None:
+            s, _, b = self.node.request("GET", "/api/v1/auth/siwe/nonce")
+            self.assertEqual(s, 200, b)
+            nonce = b["nonce"]
+        return self.js("siwe", key=key, domain=domain or "%s:%d" % (self.node.host, self.node.port),
+                       uri=kw.pop("uri", self.node.url), chainId=kw.pop("chainId", 31337),
+                       nonce=nonce, **kw)
+
+    def download(self, token):
+        h = {"Authorization": "Bearer " + token} if token else {}
+        c = http.client.HTTPConnection(self.node.host, self.node.port, timeout=60)
+        try:
+            c.request("GET", "/api/v1/models/alice/paid/versions/1.0.0/files/model.bin", headers=h)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    def events(self):
+        db = sqlite3.connect(os.path.join(self.node.data, "agora.db"))
+        try:
+            return db.execute("SELECT count(*), count(DISTINCT tx_hash || ':' || log_index)"
+                              " FROM chain_events").fetchone()
+        finally:
+            db.close()
+
+    # ---- the scenario, in order ------------------------------------------------
+
+    def test_1_status_and_cli(self):
+        c = self.synced()
+        self.assertEqual(c["chain_id"], 31337)
+        r = subprocess.run([BIN, "chain", "status", "--chain-rpc", self.anvil.url, "--data-dir",
+                            self.node.data, "--chain-manifest", self.manifest, "--json"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st = json.loads(r.stdout)
+        self.assertEqual(st["chain_id"], 31337)
+        self.assertEqual(st["rpc_status"], "ok")
+        self.assertIn("Marketplace", st["contracts"])
+        self.assertIsNotNone(st["indexed_block"])
+        # deploying twice into the same data dir is refused
+        r = subprocess.run([BIN, "chain", "deploy", "--chain-rpc", self.anvil.url, "--key-file",
+                            "/dev/null", "--data-dir", self.chaindir], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("already deployed", r.stderr)
+
+    def publish_file(self, node, token, data):
+        s, _, b = node.request("POST", "/api/v1/models/alice/paid/versions",
+                               {"version": "1.0.0"}, token=token)
+        self.assertEqual(s, 201, b)
+        s, _, up = node.request("POST", "/api/v1/models/alice/paid/versions/1.0.0/uploads",
+                                {"name": "model.bin", "size": len(data)}, token=token)
+        self.assertEqual(s, 201, up)
+        s, _, f = node.request("PATCH", "/api/v1/uploads/" + up["id"], raw=data,
+                               content_type=None, token=token,
+                               headers={"Upload-Offset": "0",
+                                        "Content-Type": "application/offset+octet-stream"})
+        self.assertEqual(s, 200, f)
+        s, _, b = node.request("POST", "/api/v1/models/alice/paid/versions/1.0.0/publish",
+                               token=token)
+        self.assertEqual(s, 200, b)
+        return f
+
+    def test_2_listing_shows_token_owner_price(self):
+        self.assertIsNone(self.model()["chain"])
+        data = hashlib.sha256(b"weights").digest() * 1000
+        f = self.publish_file(self.node, self.alice, data)
+        Chain.data = data
+        reg = self.js("register", key=KEYS[1], slug="alice/paid")
+        Chain.token_id = reg["modelId"]
+        self.js("publish", key=KEYS[1], modelId=reg["modelId"], version="1.0.0", cid=f["cid"],
+                sha256=f["sha256"])
+        self.js("price", key=KEYS[1], modelId=reg["modelId"], price=PRICE)
+        self.synced()
+        ch = self.model()["chain"]
+        self.assertEqual(ch["token_id"], reg["modelId"])
+        self.assertEqual(ch["owner"], "0x70997970c51812dc3a010c7d01b50e0d17dc79c8")
+        self.assertEqual(ch["price"], PRICE)
+        self.assertEqual(ch["versions"], 1)
+
+    def test_3_siwe_link_and_buy_unlocks_download(self):
+        # not signed in: 401; signed in without a licence: 403
+        self.assertEqual(self.download(None)[0], 401)
+        self.assertEqual(self.download(self.bob)[0], 403)
+        m = self.siwe(KEYS[2])
+        s, _, b = self.node.request("POST", "/api/v1/auth/siwe/link",
+                                    {"message": m["message"], "signature": m["signature"]},
+                                    token=self.bob)
+        self.assertEqual(s, 201, b)
+        self.assertEqual(b["address"], m["address"].lower())
+        # the same address cannot be linked to another account
+        m2 = self.siwe(KEYS[2])
+        s, _, b = self.node.request("POST", "/api/v1/auth/siwe/link",
+                                    {"message": m2["message"], "signature": m2["signature"]},
+                                    token=self.carol)
+        self.assertEqual(s, 409, b)
+        self.assertEqual(self.download(self.bob)[0], 403)
+        Chain.snapshot = self.anvil.rpc("evm_snapshot")
+        buy = self.js("buy", key=KEYS[2], modelId=self.token_id)
+        Chain.purchase = buy["purchaseId"]
+        self.synced()
+        s, body = self.download(self.bob)
+        self.assertEqual(s, 200)
+        self.assertEqual(hashlib.sha256(body).digest(), hashlib.sha256(self.data).digest())
+        self.assertEqual(self.download(self.carol)[0], 403)
+        s, _, w = self.node.request("GET", "/api/v1/auth/wallets", token=self.bob)
+        self.assertEqual(s, 200, w)
+        self.assertEqual([l["token_id"] for l in w["licences"]], [self.token_id])
+        # a licence holder's review is verified; anyone else's is not
+        s, _, b = self.node.request("POST", "/api/v1/models/alice/paid/reviews",
+                                    {"rating": 5, "body": "works"}, token=self.bob)
+        self.assertIn(s, (200, 201), b)
+        s, _, b = self.node.request("POST", "/api/v1/models/alice/paid/reviews",
+                                    {"rating": 1, "body": "never tried"}, token=self.carol)
+        self.assertIn(s, (200, 201), b)
+        s, _, b = self.node.request("GET", "/api/v1/models/alice/paid/reviews")
+        items = b["reviews"] if isinstance(b, dict) and "reviews" in b else b.get("items", b)
+        verified = {r["user"]: r["verified"] for r in items}
+        self.assertEqual(verified, {"bob": True, "carol": False})
+
+    def test_4_reorg_rolls_back_and_reindexes(self):
+        before = self.health()["reorgs"]
+        n_before = self.events()[0]
+        # replace the purchase's blocks with a longer fork of empty blocks
+        self.assertTrue(self.anvil.rpc("evm_revert", self.snapshot))
+        for _ in range(6):
+            self.anvil.rpc("evm_mine")
+        self.synced()
+        self.assertGreater(self.health()["reorgs"], before)
+        self.assertLess(self.events()[0], n_before)
+        self.assertEqual(self.download(self.bob)[0], 403)
+        # buying on the new fork is indexed like any other purchase
+        buy = self.js("buy", key=KEYS[2], modelId=self.token_id)
+        Chain.purchase = buy["purchaseId"]
+        self.synced()
+        self.assertEqual(self.download(self.bob)[0], 200)
+        n, distinct = self.events()
+        self.assertEqual(n, distinct)
+
+    def test_4b_log_range_shrinks_on_rpc_errors(self):
+        # A proxy in front of anvil refuses eth_getLogs over more than 2 blocks,
+        # as providers do ("query returned more than 10000 results"): a fresh
+        # node must still index everything, in smaller ranges.
+        upstream = self.anvil.url
+        seen = []
+
+        class Proxy(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                req = json.loads(body)
+                if isinstance(req, dict) and req.get("method") == "eth_getLogs":
+                    f = req["params"][0]
+                    span = int(f["toBlock"], 16) - int(f["fromBlock"], 16) + 1
+                    seen.append(span)
+                    if span > 2:
+                        out = json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": {
+                            "code": -32005, "message": "query returned more than 10000 results"}})
+                        return self.reply(out.encode())
+                r = urllib.request.urlopen(urllib.request.Request(
+                    upstream, body, {"Content-Type": "application/json"}), timeout=10)
+                self.reply(r.read())
+
+            def reply(self, data):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        n = self.start_node(rpc="http://127.0.0.1:%d" % srv.server_address[1])
+        try:
+            head = int(self.anvil.rpc("eth_blockNumber"), 16)
+            wait_for(lambda: (lambda s: s["status"] == "ok" and s["indexed_block"] == head)(
+                n.request("GET", "/api/v1/chain")[2]), 60, "the proxied node to catch up")
+            db = sqlite3.connect(os.path.join(n.data, "agora.db"))
+            got = db.execute("SELECT count(*) FROM chain_events").fetchone()[0]
+            db.close()
+            self.assertEqual(got, self.events()[0])
+            self.assertTrue(any(s > 2 for s in seen) and any(s <= 2 for s in seen), seen[:20])
+        finally:
+            n.cleanup()
+            n.proc.stdout.close()
+            srv.shutdown()
+            srv.server_close()
+
+    def test_5_restart_resumes_without_duplicates(self):
+        n_before, _ = self.events()
+        data = self.node.data
+        self.assertEqual(self.node.stop(), 0)
+        self.node.proc.stdout.close()
+        # activity while the node is down
+        self.js("price", key=KEYS[1], modelId=self.token_id, price=str(6 * 10**18))
+        Chain.node = self.start_node(data=data)
+        self.synced()
+        n, distinct = self.events()
+        self.assertEqual(n, distinct)
+        self.assertEqual(n, n_before + 1)
+        self.assertEqual(self.model()["chain"]["price"], str(6 * 10**18))
+        self.assertEqual(self.download(self.bob)[0], 200)
+
+    def test_5b_lagging_index_asks_the_chain(self):
+        # a node whose index is far behind (huge confirmation depth) still
+        # unlocks a buyer's download by asking hasLicense on-chain
+        lag = self.start_node(confirmations=10000)
+        old, Chain.node = Chain.node, lag
+        try:
+            s, _, b = lag.request("GET", "/api/v1/chain")
+            self.assertEqual(s, 200, b)
+            alice, dave = register(lag, "alice"), register(lag, "dave")
+            s, _, b = lag.request("POST", "/api/v1/models", {"slug": "paid", "title": "Paid",
+                                  "price": "5", "visibility": "public"}, token=alice)
+            self.assertEqual(s, 201, b)
+            self.publish_file(lag, alice, self.data)
+            self.assertEqual(self.download(dave)[0], 403)
+            m = self.siwe(KEYS[2])
+            s, _, b = lag.request("POST", "/api/v1/auth/siwe/link",
+                                  {"message": m["message"], "signature": m["signature"]},
+                                  token=dave)
+            self.assertEqual(s, 201, b)
+            s, body = self.download(dave)
+            self.assertEqual(s, 200)
+            self.assertEqual(body, self.data)
+        finally:
+            Chain.node = old
+            lag.cleanup()
+            lag.proc.stdout.close()
+
+    def test_5c_second_node_on_same_database_stands_by(self):
+        # two nodes on one database: one holds the indexing lease, the other
+        # stands by and serves from the same index
+        second = self.start_node(data=self.node.data)
+        try:
+            st = wait_for(lambda: (lambda s: s if s["status"] == "standby" else None)(
+                second.request("GET", "/api/v1/chain")[2]), 30, "the second node to stand by")
+            self.assertEqual(st["events_indexed"], 0)
+            self.js("price", key=KEYS[1], modelId=self.token_id, price=PRICE)
+            self.synced()
+            s, _, b = second.request("GET", "/api/v1/models/alice/paid")
+            self.assertEqual(b["chain"]["price"], PRICE)
+            n, distinct = self.events()
+            self.assertEqual(n, distinct)
+        finally:
+            self.assertEqual(second.stop(), 0)
+            second.proc.stdout.close()
+
+    def test_6_dispute_refund_revokes_access(self):
+        d = self.js("dispute", key=KEYS[2], purchaseId=self.purchase)
+        self.js("rule", key=KEYS[0], disputeId=d["disputeId"], ruling=1)
+        self.synced()
+        self.assertEqual(self.download(self.bob)[0], 403)
+        s, _, w = self.node.request("GET", "/api/v1/auth/wallets", token=self.bob)
+        self.assertEqual(w["licences"], [])
+
+    def test_7_siwe_login(self):
+        m = self.siwe(KEYS[3], expiresIn=300)
+        s, _, b = self.node.request("POST", "/api/v1/auth/siwe",
+                                    {"message": m["message"], "signature": m["signature"],
+                                     "token_name": "cli"})
+        self.assertEqual(s, 200, b)
+        self.assertTrue(b["user"]["username"].startswith("eth-"))
+        s, _, me = self.node.request("GET", "/api/v1/auth/me", token=b["token"])
+        self.assertEqual(s, 200, me)
+        # a used nonce is refused
+        s, _, b2 = self.node.request("POST", "/api/v1/auth/siwe",
+                                     {"message": m["message"], "signature": m["signature"]})
+        self.assertEqual(s, 401, b2)
+        # signing in again (session) finds the same account
+        m = self.siwe(KEYS[3])
+        s, h, b3 = self.node.request("POST", "/api/v1/auth/siwe",
+                                     {"message": m["message"], "signature": m["signature"]})
+        self.assertEqual(s, 200, b3)
+        self.assertEqual(b3["user"]["username"], b["user"]["username"])
+        self.assertIn("agora_session=", h["set-cookie"])
+        # wrong domain, URI or chain, unknown nonce, expired message, tampered message
+        for bad in (self.siwe(KEYS[3], domain="evil.example"),
+                    self.siwe(KEYS[3], uri="https://evil.example/login"),
+                    self.siwe(KEYS[3], chainId=1),
+                    self.siwe(KEYS[3], nonce="neverissued1234"),
+                    self.siwe(KEYS[3], expiresIn=-60)):
+            s, _, e = self.node.request("POST", "/api/v1/auth/siwe",
+                                        {"message": bad["message"], "signature": bad["signature"]})
+            self.assertEqual(s, 401, e)
+        m = self.siwe(KEYS[3])
+        s, _, e = self.node.request("POST", "/api/v1/auth/siwe",
+                                    {"message": m["message"].replace("Sign in", "Sign on"),
+                                     "signature": m["signature"]})
+        self.assertEqual(s, 401, e)
+        s, _, e = self.node.request("POST", "/api/v1/auth/siwe",
+                                    {"message": "garbage", "signature": "0x12"})
+        self.assertEqual(s, 400, e)
+
+    def test_8_dead_rpc_is_reported_and_recovers(self):
+        self.anvil.stop()
+        c = wait_for(lambda: (lambda c: c if c["status"] == "error" else None)(self.health()),
+                     30, "the chain status to show the error")
+        self.assertTrue(c.get("error"))
+        s, _, b = self.node.request("GET", "/api/v1/models/alice/paid")
+        self.assertEqual(s, 200, b)
+        r = subprocess.run([BIN, "chain", "status", "--chain-rpc", self.anvil.url, "--data-dir",
+                            self.node.data, "--chain-manifest", self.manifest],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.anvil.start()
+        self.synced()
+        self.assertEqual(self.health()["status"], "ok")
+
+    def test_9_clean_shutdown(self):
+        self.assertEqual(self.node.stop(), 0)
+        self.node.proc.stdout.close()
+        with open(os.path.join(self.node.dir, "node.log"), errors="replace") as f:
+            log = f.read()
+        self.assertNotIn("AddressSanitizer", log)
+        self.assertNotIn("runtime error", log)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
