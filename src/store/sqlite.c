@@ -523,6 +523,32 @@ int sdb_rows_json(struct sdb_q *q, json_t **out, struct ag_err *e)
     return 0;
 }
 
+int sdb_rows_by_id(struct store *s, const char *sql, int64_t id, json_t **out, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, sql, e);
+
+    if (rc)
+        return rc;
+    sdb_int(&q, id);
+    rc = sdb_rows_json(&q, out, e);
+    sdb_close(&q);
+    return rc;
+}
+
+int sdb_exec_id(struct store *s, const char *sql, int64_t id, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, sql, e);
+
+    if (rc)
+        return rc;
+    sdb_int(&q, id);
+    rc = sdb_exec(&q, e);
+    sdb_close(&q);
+    return rc;
+}
+
 bool sdb_json_array_ok(const char *text, bool strings)
 {
     json_t *v, *x;

@@ -395,15 +395,7 @@ static const char SQL_LICENCES[] =
 
 int store_chain_licences(struct store *s, int64_t user_id, json_t **out, struct ag_err *e)
 {
-    struct sdb_q q;
-    int rc = sdb_open(&q, s, SQL_LICENCES, e);
-
-    if (rc)
-        return rc;
-    sdb_int(&q, user_id);
-    rc = sdb_rows_json(&q, out, e);
-    sdb_close(&q);
-    return rc;
+    return sdb_rows_by_id(s, SQL_LICENCES, user_id, out, e);
 }
 
 /* ---- wallets ------------------------------------------------------------------ */
@@ -461,15 +453,7 @@ static const char SQL_WALLET_LIST[] =
 
 int store_wallet_list(struct store *s, int64_t user_id, json_t **out, struct ag_err *e)
 {
-    struct sdb_q q;
-    int rc = sdb_open(&q, s, SQL_WALLET_LIST, e);
-
-    if (rc)
-        return rc;
-    sdb_int(&q, user_id);
-    rc = sdb_rows_json(&q, out, e);
-    sdb_close(&q);
-    return rc;
+    return sdb_rows_by_id(s, SQL_WALLET_LIST, user_id, out, e);
 }
 
 /* ---- SIWE nonces ----------------------------------------------------------------- */

@@ -70,6 +70,11 @@ int sdb_col_copy(struct sdb_q *q, int i, char *out, size_t size, struct ag_err *
 json_t *sdb_row_json(struct sdb_q *q);
 /* sdb_rows_json() collects every remaining row into a new array; 0 or AG_E*. */
 int sdb_rows_json(struct sdb_q *q, json_t **out, struct ag_err *e);
+/* The two most common statements: `sql` with one integer parameter, run for
+ * its rows (sdb_rows_by_id(), a new array in *out) or for its effect
+ * (sdb_exec_id()). Both return 0 or AG_E*. */
+int sdb_rows_by_id(struct store *s, const char *sql, int64_t id, json_t **out, struct ag_err *e);
+int sdb_exec_id(struct store *s, const char *sql, int64_t id, struct ag_err *e);
 
 /* Atomic sections on the calling thread's connection. sdb_tx_begin() starts
  * BEGIN IMMEDIATE (write) or BEGIN (read) when no transaction is open, and a

@@ -122,18 +122,6 @@ static const char SQL_FTS_ADD[] =
     "INSERT INTO models_fts (rowid, title, summary, card, tags)"
     " SELECT id, title, summary, card, tags FROM model_docs WHERE id = ?";
 
-static int exec_id(struct store *s, const char *sql, int64_t id, struct ag_err *e)
-{
-    struct sdb_q q;
-    int rc = sdb_open(&q, s, sql, e);
-    if (rc)
-        return rc;
-    sdb_int(&q, id);
-    rc = sdb_exec(&q, e);
-    sdb_close(&q);
-    return rc;
-}
-
 static int card_put(struct store *s, int64_t id, const char *card, struct ag_err *e)
 {
     struct sdb_q q;
@@ -182,7 +170,7 @@ int store_model_insert(struct store *s, int64_t owner_id, const struct model_fie
     if (!rc && f->card && f->card[0])
         rc = card_put(s, new_id, f->card, e);
     if (!rc)
-        rc = exec_id(s, SQL_FTS_ADD, new_id, e);
+        rc = sdb_exec_id(s, SQL_FTS_ADD, new_id, e);
 out:
     rc = sdb_tx_end(s, rc, e);
     if (!rc && id)
@@ -213,7 +201,7 @@ int store_model_update(struct store *s, int64_t id, const struct model_fields *f
     rc = sdb_tx_begin(s, true, e);
     if (rc)
         return rc;
-    rc = exec_id(s, SQL_FTS_REMOVE, id, e);
+    rc = sdb_exec_id(s, SQL_FTS_REMOVE, id, e);
     if (rc)
         goto out;
     rc = sdb_open(&q, s, SQL_MODEL_UPDATE, e);
@@ -231,7 +219,7 @@ int store_model_update(struct store *s, int64_t id, const struct model_fields *f
     if (!rc && f->card)
         rc = card_put(s, id, f->card, e);
     if (!rc)
-        rc = exec_id(s, SQL_FTS_ADD, id, e);
+        rc = sdb_exec_id(s, SQL_FTS_ADD, id, e);
 out:
     return sdb_tx_end(s, rc, e);
 }
@@ -247,7 +235,7 @@ int store_model_delete(struct store *s, int64_t id, struct ag_err *e)
 
     if (rc)
         return rc;
-    rc = exec_id(s, SQL_FTS_REMOVE, id, e);
+    rc = sdb_exec_id(s, SQL_FTS_REMOVE, id, e);
     if (!rc)
         rc = sdb_open(&q, s, SQL_MODEL_DELETE, e);
     if (rc)

@@ -362,15 +362,7 @@ static const char SQL_TOKEN_LIST[] =
 
 int store_token_list(struct store *s, int64_t user_id, json_t **out, struct ag_err *e)
 {
-    struct sdb_q q;
-    int rc = sdb_open(&q, s, SQL_TOKEN_LIST, e);
-
-    if (rc)
-        return rc;
-    sdb_int(&q, user_id);
-    rc = sdb_rows_json(&q, out, e);
-    sdb_close(&q);
-    return rc;
+    return sdb_rows_by_id(s, SQL_TOKEN_LIST, user_id, out, e);
 }
 
 static const char SQL_TOKEN_REVOKE[] =
