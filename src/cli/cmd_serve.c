@@ -322,6 +322,7 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "agora serve: %s\n", e.msg);
         goto out;
     }
+    store_optimize(store);
     mcfg.session_ttl = set.session_ttl;
     mcfg.throttle_account_max = (int)set.throttle_account;
     mcfg.throttle_ip_max = (int)set.throttle_ip;

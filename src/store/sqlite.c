@@ -2,6 +2,7 @@
 #include "core/common.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include "core/embed.h"
 #include "core/log.h"
@@ -199,8 +200,20 @@ static int conn_open(struct store *s, struct conn **out, struct ag_err *e)
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    /* Switching a new database to WAL needs an exclusive lock and does not
+     * wait in the busy handler: while another connection (another node, or
+     * a thread) is creating the schema, retry for the busy timeout. */
+    for (int waited = 0;; waited += 20) {
+        rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        if (rc != SQLITE_BUSY || waited >= BUSY_TIMEOUT_MS)
+            break;
+        usleep(20000);
+    }
+    rc = rc == SQLITE_OK ? 0 : map_err(c, sqlite3_extended_errcode(c->db), false, e);
+    if (rc)
+        goto out;
     rc = exec_simple(c,
-                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                     "PRAGMA synchronous = NORMAL;"
                      "PRAGMA foreign_keys = ON;"
                      /* Reads through a shared memory map rather than a read()
                       * per page, and a larger private page cache: a broad
@@ -822,17 +835,29 @@ int store_open(const char *path, struct store **out, struct ag_err *e)
     rc = conn_get(s, &c, e);
     if (!rc)
         rc = migrate(s, e);
-    /* Fresh planner statistics, sampled (analysis_limit) so this takes
-     * milliseconds: without them SQLite may pick the visibility index and sort
-     * the whole catalogue instead of walking the sort's own index. */
-    if (!rc)
-        rc = exec_simple(c, "PRAGMA analysis_limit = 400; ANALYZE", e);
     if (rc) {
         store_close(s);
         return rc;
     }
     *out = s;
     return 0;
+}
+
+void store_optimize(struct store *s)
+{
+    struct conn *c = NULL;
+
+    /* Fresh planner statistics, sampled (analysis_limit) so this takes
+     * milliseconds: without them SQLite may pick an index on a filter column
+     * and sort the whole catalogue instead of walking the sort's own index.
+     * Only an optimization: when the write lock is not free now (another
+     * node starting on the same database), the node runs without. */
+    if (conn_get(s, &c, NULL))
+        return;
+    if (exec_simple(c, "PRAGMA analysis_limit = 400; BEGIN IMMEDIATE; ANALYZE; COMMIT", NULL)) {
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        log_warn("store: planner statistics not refreshed (database busy)");
+    }
 }
 
 /* store_close() closes every connection; no other thread may still be using

@@ -35,6 +35,10 @@ struct store;
  * pending migrations, each in its own transaction. */
 int store_open(const char *path, struct store **out, struct ag_err *e);
 void store_close(struct store *s);
+/* store_optimize() refreshes the query planner's statistics (a sampled
+ * ANALYZE); a long-running node calls it after opening. Never fails: when
+ * the database is busy it logs and leaves the old statistics. */
+void store_optimize(struct store *s);
 /* store_health() runs a trivial query; *version gets the schema version. */
 int store_health(struct store *s, int *version, struct ag_err *e);
 

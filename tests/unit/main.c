@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include <ftw.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <unistd.h>
 
@@ -40,14 +41,21 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 const char *test_tmpdir(void)
 {
+    /* Several threads of one case may ask at once: make it once, and only
+     * publish the name when the directory exists. */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
     if (!tmpdir[0]) {
+        char path[sizeof(tmpdir)];
         const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        snprintf(tmpdir, sizeof(tmpdir), "%s/agora-unit-XXXXXX", base);
-        if (!mkdtemp(tmpdir)) {
+        snprintf(path, sizeof(path), "%s/agora-unit-XXXXXX", base);
+        if (!mkdtemp(path)) {
             perror("mkdtemp");
             exit(1);
         }
+        memcpy(tmpdir, path, sizeof(tmpdir));
     }
+    pthread_mutex_unlock(&lock);
     return tmpdir;
 }
 

@@ -1,6 +1,7 @@
 /* test_store.c - unit tests of the SQLite store: open, migrations, accounts, models, social. */
 #include "core/common.h"
 #include "core/embed.h"
+#include "core/util.h"
 
 #include <pthread.h>
 
@@ -87,14 +88,20 @@ TEST(open_rejects_a_file_that_is_not_a_database)
     ASSERT(strstr(e.msg, "not a database") != NULL);
 }
 
-/* Two stores opening one new file at once: the migration runs exactly once. */
+/* Two stores opening one new file at once: the migration runs exactly once.
+ * The path is made before the threads start (fx_path() fills a static). */
+static char concurrent_path[512];
+
 static void *open_concurrently(void *arg)
 {
     struct store *s = NULL;
+    struct ag_err e = {0};
     int *rc = arg;
 
-    *rc = store_open(fx_path(), &s, NULL);
-    if (!*rc)
+    *rc = store_open(concurrent_path, &s, &e);
+    if (*rc)
+        fprintf(stderr, "store_open: %s (field %s)\n", e.msg, e.field);
+    else
         store_close(s);
     return NULL;
 }
@@ -104,6 +111,7 @@ TEST(open_concurrently_migrates_once)
     pthread_t t[4];
     int rc[4];
 
+    str_copy(concurrent_path, fx_path(), sizeof(concurrent_path));
     for (int i = 0; i < 4; i++)
         ASSERT_EQ(pthread_create(&t[i], NULL, open_concurrently, &rc[i]), 0);
     for (int i = 0; i < 4; i++) {
