@@ -24,6 +24,18 @@ const char cmd_ipfs_usage[] =
     "(defaults: CIDv1, 256 KiB chunks, raw leaves, balanced layout, 174 links).\n"
     "Blocks live in DATA_DIR/blocks; DATA_DIR is --data-dir, $AGORA_DATA_DIR or ./data.";
 
+/* open_part() creates OUT.part (its name in `tmp`), where output is written
+ * before being renamed into place; 0, AG_ETOOBIG or AG_EIO. */
+static int open_part(const char *out, char *tmp, size_t size, FILE **f, struct ag_err *e)
+{
+    if ((size_t)snprintf(tmp, size, "%s.part", out) >= size)
+        return ag_errf(e, AG_ETOOBIG, "output", "output path too long");
+    *f = fopen(tmp, "wb");
+    if (!*f)
+        return ag_errf(e, AG_EIO, "output", "cannot create %s: %s", tmp, strerror(errno));
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "%s\n", cmd_ipfs_usage);
@@ -262,15 +274,8 @@ static int do_get(int argc, char **argv)
         rc = open_store(&o, &bs, &e);
     if (rc)
         goto out;
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.part", o.out) >= sizeof(tmp)) {
-        rc = ag_errf(&e, AG_ETOOBIG, "output", "output path too long");
+    if ((rc = open_part(o.out, tmp, sizeof(tmp), &f, &e)))
         goto out;
-    }
-    f = fopen(tmp, "wb");
-    if (!f) {
-        rc = ag_errf(&e, AG_EIO, "output", "cannot create %s: %s", tmp, strerror(errno));
-        goto out;
-    }
     rc = exporter_read(bs, &c, 0, UINT64_MAX, write_out, f, &e);
     if (rc == AG_EIO && e.code != AG_EIO)
         ag_errf(&e, rc, "output", "cannot write %s: %s", tmp, strerror(errno));
@@ -381,15 +386,8 @@ static int do_car(int argc, char **argv)
             rc = open_store(&o, &bs, &e);
         if (rc)
             goto out;
-        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.part", o.out) >= sizeof(tmp)) {
-            rc = ag_errf(&e, AG_ETOOBIG, "output", "output path too long");
+        if ((rc = open_part(o.out, tmp, sizeof(tmp), &f, &e)))
             goto out;
-        }
-        f = fopen(tmp, "wb");
-        if (!f) {
-            rc = ag_errf(&e, AG_EIO, "output", "cannot create %s: %s", tmp, strerror(errno));
-            goto out;
-        }
         rc = car_export(bs, &c, f, &e);
         if ((fflush(f) || fsync(fileno(f))) && !rc)
             rc = ag_errf(&e, AG_EIO, "output", "cannot write %s: %s", tmp, strerror(errno));
