@@ -14,37 +14,27 @@ extern void openblas_set_num_threads(int num_threads);
 extern char *openblas_get_corename(void);
 extern char *openblas_get_config(void);
 
-void ml_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
-{
-    if (M <= 0 || N <= 0)
-        return;
-    if (K <= 0) {
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++)
-                C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
-        return;
+/* One row-major GEMM wrapper per precision: C = alpha*op(A)*op(B) + beta*C.
+ * BLAS rejects K = 0 on some builds, so that case (C = beta*C) is done here. */
+#define DEFINE_GEMM(name, T, cblas_fn)                                                       \
+    void name(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,       \
+              int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc)              \
+    {                                                                                        \
+        if (M <= 0 || N <= 0)                                                                \
+            return;                                                                          \
+        if (K <= 0) {                                                                        \
+            for (int64_t i = 0; i < M; i++)                                                  \
+                for (int64_t j = 0; j < N; j++)                                              \
+                    C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];                  \
+            return;                                                                          \
+        }                                                                                    \
+        cblas_fn(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, \
+                 (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, \
+                 beta, C, (blasint)ldc);                                                     \
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta,
-                C, (blasint)ldc);
-}
 
-void ml_dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
-              int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc)
-{
-    if (M <= 0 || N <= 0)
-        return;
-    if (K <= 0) {
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++)
-                C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
-        return;
-    }
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta,
-                C, (blasint)ldc);
-}
+DEFINE_GEMM(ml_sgemm, float, cblas_sgemm)
+DEFINE_GEMM(ml_dgemm, double, cblas_dgemm)
 
 /* Debian's OpenBLAS is built with DYNAMIC_ARCH and picks its kernels when it
  * is loaded; on an unknown CPU it falls back to an old core (Prescott,
