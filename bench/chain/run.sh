@@ -16,14 +16,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 n=${1:-10000}
-build=${BUILD:-/tmp/agora-bench-chain}
-[[ "$build" = /* ]] || build=$src/$build
-if [[ -z "${AGORA_BIN:-}" ]]; then
-  cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -Wno-dev >/dev/null
-  cmake --build "$build" --target agora -j2 >/dev/null
-  AGORA_BIN=$build/agora
-fi
-bin=$AGORA_BIN
+. "$here/../lib.sh"
+bin=$(agora_bin "$src" "${BUILD:-/tmp/agora-bench-chain}")
 dir=${BENCH_DIR:-$(mktemp -d /tmp/agora-chain-bench.XXXXXX)}
 mkdir -p "$dir" "$src/bench/out"
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -18,15 +18,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 size_mb=${1:-512}
-build=${BUILD:-/tmp/agora-bench-storage}
-[[ "$build" = /* ]] || build=$src/$build
-
-if [[ -z "${AGORA_BIN:-}" ]]; then
-  cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -Wno-dev >/dev/null
-  cmake --build "$build" --target agora -j2 >/dev/null
-  AGORA_BIN=$build/agora
-fi
-bin=$AGORA_BIN
+. "$here/../lib.sh"
+bin=$(agora_bin "$src" "${BUILD:-/tmp/agora-bench-storage}")
 dir=${BENCH_DIR:-$(mktemp -d /tmp/agora-storage-bench.XXXXXX)}
 file=$dir/input.bin
 size=$((size_mb << 20))
