@@ -13,12 +13,34 @@
 extern void openblas_set_num_threads(int num_threads);
 extern char *openblas_get_corename(void);
 extern char *openblas_get_config(void);
+/* Stops OpenBLAS's thread server (pthread builds; weak: absent elsewhere). */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
 
 /* One row-major GEMM wrapper per precision: C = alpha*op(A)*op(B) + beta*C.
- * BLAS rejects K = 0 on some builds, so that case (C = beta*C) is done here. */
-#define DEFINE_GEMM(name, T, cblas_fn)                                                       \
-    void name(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,       \
-              int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc)              \
+ * BLAS rejects K = 0 on some builds, so that case (C = beta*C) is done here.
+ *
+ * OpenBLAS always runs single-threaded (ml_blas_threads): its worker threads
+ * busy-wait for each other, and on a shared machine a worker that is not
+ * scheduled stalls every GEMM (we measured a 784-512 layer taking 15x longer
+ * with two OpenBLAS threads under load). Instead a large GEMM is cut into
+ * blocks of rows (or columns) of C that the engine's own pool runs, each
+ * block a single-threaded BLAS call; a worker that is late simply takes no
+ * block. */
+struct gemm_job {
+    bool ta, tb, by_rows;
+    int64_t M, N, K, lda, ldb, ldc, blk;
+    const void *A, *B;
+    void *C;
+    double alpha, beta;
+    bool dbl;
+};
+
+/* Products smaller than this many multiply-adds stay on the calling thread. */
+#define GEMM_PAR_MIN (1 << 21)
+
+#define DEFINE_GEMM1(name, T, cblas_fn)                                                      \
+    static void name(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, \
+                     int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc)        \
     {                                                                                        \
         if (M <= 0 || N <= 0)                                                                \
             return;                                                                          \
@@ -33,8 +55,74 @@ extern char *openblas_get_config(void);
                  beta, C, (blasint)ldc);                                                     \
     }
 
-DEFINE_GEMM(ml_sgemm, float, cblas_sgemm)
-DEFINE_GEMM(ml_dgemm, double, cblas_dgemm)
+DEFINE_GEMM1(sgemm1, float, cblas_sgemm)
+DEFINE_GEMM1(dgemm1, double, cblas_dgemm)
+
+/* Runs blocks [lo, hi) of a split GEMM. */
+static void gemm_blocks(void *arg, int64_t lo, int64_t hi)
+{
+    const struct gemm_job *j = arg;
+    size_t es = j->dbl ? sizeof(double) : sizeof(float);
+    for (int64_t b = lo; b < hi; b++) {
+        int64_t o = b * j->blk, len = MIN(j->blk, (j->by_rows ? j->M : j->N) - o);
+        const char *A = j->A, *B = j->B;
+        char *C = j->C;
+        int64_t M = j->M, N = j->N;
+        if (j->by_rows) {
+            A += (size_t)(j->ta ? o : o * j->lda) * es;
+            C += (size_t)(o * j->ldc) * es;
+            M = len;
+        } else {
+            B += (size_t)(j->tb ? o * j->ldb : o) * es;
+            C += (size_t)o * es;
+            N = len;
+        }
+        if (j->dbl)
+            dgemm1(j->ta, j->tb, M, N, j->K, j->alpha, (const double *)A, j->lda,
+                   (const double *)B, j->ldb, j->beta, (double *)C, j->ldc);
+        else
+            sgemm1(j->ta, j->tb, M, N, j->K, (float)j->alpha, (const float *)A, j->lda,
+                   (const float *)B, j->ldb, (float)j->beta, (float *)C, j->ldc);
+    }
+}
+
+/* Splits the GEMM over the model's pool when it is large enough to pay;
+ * returns false when the caller should run it in one piece. */
+static bool gemm_split(struct ml_model *m, struct gemm_job *j)
+{
+    struct ml_threads *t = m ? (m->tp ? m->tp : &m->threads) : NULL;
+    int64_t len, nblk;
+    if (!t || t->n <= 1 || j->M <= 0 || j->N <= 0 || j->K <= 0 ||
+        (double)j->M * (double)j->N * (double)j->K < GEMM_PAR_MIN)
+        return false;
+    /* Cut the longer side of C into one block per thread, rounded to 16. */
+    j->by_rows = j->M >= j->N;
+    len = j->by_rows ? j->M : j->N;
+    j->blk = ((len + t->n - 1) / t->n + 15) / 16 * 16;
+    nblk = (len + j->blk - 1) / j->blk;
+    if (nblk < 2)
+        return false;
+    ml_parallel_for(m, nblk, 1, gemm_blocks, j);
+    return true;
+}
+
+void ml_sgemm(struct ml_model *m, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+              int64_t ldc)
+{
+    struct gemm_job j = {ta, tb, false, M, N, K, lda, ldb, ldc, 0, A, B, C, alpha, beta, false};
+    if (!gemm_split(m, &j))
+        sgemm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void ml_dgemm(struct ml_model *m, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+              double alpha, const double *A, int64_t lda, const double *B, int64_t ldb,
+              double beta, double *C, int64_t ldc)
+{
+    struct gemm_job j = {ta, tb, false, M, N, K, lda, ldb, ldc, 0, A, B, C, alpha, beta, true};
+    if (!gemm_split(m, &j))
+        dgemm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 
 /* Debian's OpenBLAS is built with DYNAMIC_ARCH and picks its kernels when it
  * is loaded; on an unknown CPU it falls back to an old core (Prescott,
@@ -60,6 +148,21 @@ static void check_core(void)
                  "or OPENBLAS_CORETYPE=Zen (AMD).", core);
 }
 
+static bool cpu_avx2_fma;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+static void cpu_detect(void)
+{
+    __builtin_cpu_init();
+    cpu_avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+bool ml_cpu_avx2_fma(void)
+{
+    pthread_once(&cpu_once, cpu_detect);
+    return cpu_avx2_fma;
+}
+
 bool ml_blas_core_is_old(void)
 {
     const char *core = openblas_get_corename();
@@ -69,11 +172,25 @@ bool ml_blas_core_is_old(void)
     return false;
 }
 
+static pthread_once_t stop_once = PTHREAD_ONCE_INIT;
+
+static void stop_server(void)
+{
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
+}
+
 void ml_blas_threads(int n)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, check_core);
-    openblas_set_num_threads(n > 0 ? n : 1);
+    UNUSED(n); /* the engine's pool splits GEMMs; see ml_sgemm() */
+    openblas_set_num_threads(1);
+    /* The pthread build starts one server thread per core when the library
+     * loads, and they busy-wait for a while: at one thread a short benchmark
+     * measured twice the CPU time of its wall time, a core taken from us or
+     * from other work. Single-threaded OpenBLAS never uses them. */
+    pthread_once(&stop_once, stop_server);
 }
 
 const char *ml_blas_info(void)

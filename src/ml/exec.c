@@ -302,6 +302,58 @@ static int run_node(struct ml_model *m, int idx, struct ag_err *e)
     return rc;
 }
 
+/* ---- infer (issue 5): run limits, see ml_model_run_limited() ---- */
+/* The limits of the run on this thread; subgraph runs (If, Loop) happen on
+ * the same thread, so they see them too. */
+static __thread const struct ml_run_limits *run_limits;
+
+/* limits_check() returns 0, or AG_ETIMEOUT / AG_EUNAVAILABLE once the
+ * current run must stop. */
+static int limits_check(struct ag_err *e)
+{
+    const struct ml_run_limits *l = run_limits;
+    if (l->cancel && atomic_load_explicit(l->cancel, memory_order_relaxed))
+        return ag_errf(e, AG_EUNAVAILABLE, NULL, "the run was cancelled");
+    if (l->deadline_us && time_mono_us() >= l->deadline_us)
+        return ag_errf(e, AG_ETIMEOUT, NULL, "the run passed its time limit");
+    return 0;
+}
+
+int ml_model_run_limited(struct ml_model *m, const struct ml_tensor *const *inputs,
+                         struct ml_tensor *outputs, const struct ml_run_limits *lim,
+                         struct ag_err *e)
+{
+    const struct ml_run_limits *saved = run_limits;
+    int rc;
+    run_limits = lim;
+    rc = ml_model_run(m, inputs, outputs, e);
+    run_limits = saved;
+    return rc;
+}
+
+void ml_model_input_shape(const struct ml_model *m, int i, int *ndim, int64_t dims[ML_MAX_DIMS])
+{
+    const struct ml_value *v = &m->values[m->inputs[i]];
+    const Onnx__GraphProto *g = m->proto->graph;
+    *ndim = v->ndecl <= ML_MAX_DIMS ? v->ndecl : -1;
+    for (int k = 0; k < ML_MAX_DIMS; k++)
+        dims[k] = -1;
+    for (size_t j = 0; *ndim > 0 && j < g->n_input; j++) {
+        const Onnx__ValueInfoProto *vi = g->input[j];
+        const Onnx__TensorShapeProto *sh;
+        if (!vi->name || strcmp(vi->name, v->name) || !vi->type ||
+            vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+            !(sh = vi->type->tensor_type->shape))
+            continue;
+        for (int k = 0; k < *ndim && (size_t)k < sh->n_dim; k++)
+            if (sh->dim[k]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+                sh->dim[k]->dim_value >= 0)
+                dims[k] = sh->dim[k]->dim_value;
+        break;
+    }
+}
+/* ---- end infer ---- */
+
 static void reset_slots(struct ml_model *m)
 {
     for (int i = 0; i < m->nvalues; i++)
@@ -355,6 +407,8 @@ int ml_model_run(struct ml_model *m, const struct ml_tensor *const *inputs,
         int64_t t0 = m->node_us ? time_mono_us() : 0;
         if (n->skip)
             continue;
+        if (run_limits && (rc = limits_check(e))) /* infer (issue 5) */
+            goto out;
         if ((rc = run_node(m, i, e)))
             goto out;
         if (m->node_us)

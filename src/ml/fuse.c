@@ -1,4 +1,5 @@
-/* fuse.c - load-time graph fusions: Conv+BatchNormalization(+Relu), Conv+Relu, Gemm+Relu. */
+/* fuse.c - load-time graph fusions: Conv+BatchNormalization(+Relu), Conv+Relu, Gemm+Relu;
+ * then packs the remaining convolutions' weights (ml_conv_pack). */
 #include "core/common.h"
 #include "ml/internal.h"
 
@@ -133,6 +134,12 @@ int ml_fuse(struct ml_model *m, struct ag_err *e)
                 count_uses(m, &u);
             }
         }
+    }
+    /* Pack the weights of the convolutions that remain, fused or not. */
+    for (int i = 0; i < m->nnodes && !rc; i++) {
+        struct ml_node *n = &m->nodes[i];
+        if (!n->skip && !strcmp(n->p->op_type, "Conv") && !*(n->p->domain ? n->p->domain : ""))
+            rc = ml_conv_pack(m, n, e);
     }
 out:
     free(u.count);

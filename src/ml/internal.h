@@ -61,6 +61,8 @@ struct ml_node {
     int nimplicit;
     int act;                   /* fused activation applied to the output (ML_ACT_*) */
     struct ml_tensor fw, fb;   /* fused weights and bias replacing inputs 1 and 2 */
+    float *wpack;              /* Conv: constant weights packed for the AVX2 kernel, or NULL */
+    int64_t wpack_k;           /* Conv: the packed weights' row length (channels/group x kernel) */
 };
 
 enum { ML_ACT_NONE, ML_ACT_RELU };
@@ -92,7 +94,7 @@ struct ml_threads {
     void (*fn)(void *arg, int64_t lo, int64_t hi);
     void *arg;
     int64_t total, next, chunk;
-    int pending;                /* workers still busy in this round */
+    int busy;                   /* chunks being run right now */
     unsigned gen;
     bool quit;
 };
@@ -176,13 +178,19 @@ void ml_threads_release(struct ml_threads *t);
 void ml_parallel_for(struct ml_model *m, int64_t n, int64_t grain,
                      void (*fn)(void *arg, int64_t lo, int64_t hi), void *arg);
 
-/* BLAS (blas.c): the one file that calls BLAS. Row-major C = alpha*op(A)*op(B) + beta*C. */
-void ml_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
-void ml_dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
-              int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+/* BLAS (blas.c): the one file that calls BLAS. Row-major C = alpha*op(A)*op(B) + beta*C,
+ * split over the thread pool of `m` when large (m may be NULL: one thread). */
+void ml_sgemm(struct ml_model *m, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+              int64_t ldc);
+void ml_dgemm(struct ml_model *m, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+              double alpha, const double *A, int64_t lda, const double *B, int64_t ldb,
+              double beta, double *C, int64_t ldc);
 void ml_blas_threads(int n);
 const char *ml_blas_info(void);
+/* ml_cpu_avx2_fma() is true when the CPU runs AVX2 and FMA (the hand-written
+ * kernels' requirement; checked once). */
+bool ml_cpu_avx2_fma(void);
 /* ml_blas_core_is_old() is true when OpenBLAS runs pre-Haswell kernels. */
 bool ml_blas_core_is_old(void);
 
@@ -237,6 +245,11 @@ int ml_matmul_shapes(const struct ml_tensor *a, const struct ml_tensor *b, int *
                      int64_t *dims, int64_t *M, int64_t *N, int64_t *K, int *nbd, int64_t *bdims);
 /* ml_batch_index() maps broadcast batch `bi` to the matrix index inside t. */
 int64_t ml_batch_index(int64_t bi, int nbd, const int64_t *bdims, int tn, const int64_t *tdims);
+/* ml_conv_pack() packs the constant float weights of 2-D Conv node `n` (after
+ * fusion) for the register-blocked AVX2 kernel of ops_conv.c, when the CPU has
+ * AVX2 and FMA and the layer suits it; otherwise it leaves n->wpack NULL and
+ * the node runs on BLAS. Returns 0 or AG_ENOMEM. */
+int ml_conv_pack(struct ml_model *m, struct ml_node *n, struct ag_err *e);
 /* Float convolution core (ops_conv.c), shared with ConvInteger/QLinearConv:
  * convolves float x with float w (attributes from the node) into output 0. */
 int ml_conv_f32(struct ml_kctx *k, const struct ml_tensor *x, const struct ml_tensor *w,

@@ -18,6 +18,7 @@
 #ifndef AGORA_ML_H
 #define AGORA_ML_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -124,6 +125,27 @@ int ml_model_input_index(const struct ml_model *m, const char *name);
  * failure the outputs are left empty. */
 int ml_model_run(struct ml_model *m, const struct ml_tensor *const *inputs,
                  struct ml_tensor *outputs, struct ag_err *e);
+
+/* ---- infer (issue 5, the node's inference endpoint): run limits ---- */
+/* Limits of one run. A run checks them before every node, subgraphs of If
+ * and Loop included, so a run stops within one kernel's time of its
+ * deadline or of the cancel flag being set (from any thread). */
+struct ml_run_limits {
+    int64_t deadline_us;           /* time_mono_us() instant to stop at; 0 = none */
+    const atomic_int *cancel;      /* stop when it becomes non-zero; NULL = none */
+};
+/* ml_model_run_limited() is ml_model_run() under `lim` (may be NULL). It
+ * fails with AG_ETIMEOUT ("the run passed its time limit") once the deadline
+ * has passed and AG_EUNAVAILABLE ("the run was cancelled") once the flag is
+ * set; the outputs are then left empty and the model stays usable. */
+int ml_model_run_limited(struct ml_model *m, const struct ml_tensor *const *inputs,
+                         struct ml_tensor *outputs, const struct ml_run_limits *lim,
+                         struct ag_err *e);
+/* ml_model_input_shape() gives the declared shape of graph input i: *ndim
+ * is its rank (-1 when undeclared) and dims[k] each fixed dimension, or -1
+ * for a symbolic or unknown one (all -1 when the rank is undeclared). */
+void ml_model_input_shape(const struct ml_model *m, int i, int *ndim, int64_t dims[ML_MAX_DIMS]);
+/* ---- end infer ---- */
 
 /* ml_model_profile() prints the time spent per operator type over all runs
  * so far (only when loaded with opts.profile) to `f`. */

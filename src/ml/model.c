@@ -74,6 +74,7 @@ void ml_model_free(struct ml_model *m)
         free(m->nodes[i].free_after);
         ml_tensor_release(&m->nodes[i].fw);
         ml_tensor_release(&m->nodes[i].fb);
+        free(m->nodes[i].wpack);
         ml_model_free(m->nodes[i].sub[0]);
         ml_model_free(m->nodes[i].sub[1]);
         free(m->nodes[i].implicit);
@@ -156,9 +157,45 @@ static int read_opsets(struct ml_model *m, struct ag_err *e)
                        p->opset_import[0]->domain ? p->opset_import[0]->domain : "");
     if (!m->opset)
         return ag_errf(e, AG_EINVAL, "opset_import", "the model imports no default-domain opset");
-    if (m->opset < 7)
-        return ag_errf(e, AG_EUNPROCESSABLE, "opset_import",
-                       "default-domain opset %d is older than 7, the oldest supported", m->opset);
+    return 0;
+}
+
+/* Operator versions before opset 7 that differ from the later ones in more
+ * than ignorable attributes (`consumed_inputs`) or the legacy `broadcast` /
+ * `axis` of binary ops (which ops_elementwise.c implements): those we refuse
+ * by name, with the reason. Returns 0 or AG_EUNPROCESSABLE. */
+static int check_legacy(const struct ml_model *m, const Onnx__NodeProto *np, struct ag_err *e)
+{
+    const char *op = np->op_type, *why = NULL;
+    int64_t is_test = 0, spatial = 1;
+    bool cast_str = false;
+    if (m->opset >= 7)
+        return 0;
+    for (size_t i = 0; i < np->n_attribute; i++) {
+        const Onnx__AttributeProto *a = np->attribute[i];
+        const char *an = a->name ? a->name : "";
+        if (!strcmp(an, "is_test"))
+            is_test = a->i;
+        else if (!strcmp(an, "spatial"))
+            spatial = a->i;
+        else if (!strcmp(an, "to") && a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING)
+            cast_str = true;
+    }
+    if (!strcmp(op, "Upsample"))
+        why = "Upsample before opset 7 (scale attributes) is not supported";
+    else if (!strcmp(op, "Tile") && m->opset < 6)
+        why = "Tile before opset 6 (tiles and axis inputs) is not supported";
+    else if (!strcmp(op, "Pad") && m->opset < 2)
+        why = "Pad before opset 2 (the paddings attribute) is not supported";
+    else if (!strcmp(op, "Split") && m->opset < 2 && np->n_input > 1)
+        why = "Split before opset 2 with a split input is not supported";
+    else if (!strcmp(op, "Cast") && cast_str)
+        why = "Cast before opset 6 (a string `to`) is not supported";
+    else if (!strcmp(op, "BatchNormalization") && (!is_test || !spatial))
+        why = "BatchNormalization before opset 7 is supported in test mode (is_test=1, "
+              "spatial=1) only";
+    if (why)
+        return ag_errf(e, AG_EUNPROCESSABLE, op, "%s (default-domain opset %d)", why, m->opset);
     return 0;
 }
 
@@ -173,15 +210,17 @@ static int check_node(struct ml_model *m, const Onnx__NodeProto *np, struct ag_e
     if (!ml_op_find(dom, np->op_type))
         return ag_errf(e, AG_EUNPROCESSABLE, np->op_type, "unsupported operator %s%s%s",
                        dom, *dom ? "." : "", np->op_type);
+    if (!*dom && check_legacy(m, np, e))
+        return AG_EUNPROCESSABLE;
     for (size_t i = 0; i < np->n_attribute; i++) {
         const Onnx__AttributeProto *a = np->attribute[i];
-        if ((a->g || a->n_graphs) && strcmp(np->op_type, "If") && strcmp(np->op_type, "Loop"))
+        if ((a->g || a->n_graphs) && strcmp(np->op_type, "If") && strcmp(np->op_type, "Loop") &&
+            strcmp(np->op_type, "Scan"))
             return ag_errf(e, AG_EUNPROCESSABLE, np->op_type,
                            "operator %s with a subgraph is not supported", np->op_type);
         if (a->ref_attr_name)
             return ag_errf(e, AG_EINVAL, np->op_type, "attribute references outside a function");
     }
-    UNUSED(m);
     return 0;
 }
 
@@ -266,7 +305,8 @@ static int build_subgraphs(struct build_ctx *c, int ni, struct ag_err *e)
         k++;
     }
     if (!rc && ((!strcmp(n->p->op_type, "If") && (!n->sub[0] || !n->sub[1])) ||
-                (!strcmp(n->p->op_type, "Loop") && !n->sub[0])))
+                ((!strcmp(n->p->op_type, "Loop") || !strcmp(n->p->op_type, "Scan")) &&
+                 !n->sub[0])))
         rc = ag_errf(e, AG_EINVAL, n->p->op_type, "%s lacks its subgraphs", n->p->op_type);
     UNUSED(k);
     return rc;
@@ -406,7 +446,8 @@ static int build_graph(struct ml_model *m, const Onnx__GraphProto *g, struct bui
                 goto out;
             n->out[j] = idx;
         }
-        if ((!strcmp(n->op->name, "If") || !strcmp(n->op->name, "Loop")) && !*n->op->domain &&
+        if ((!strcmp(n->op->name, "If") || !strcmp(n->op->name, "Loop") ||
+             !strcmp(n->op->name, "Scan")) && !*n->op->domain &&
             (rc = build_subgraphs(&ctx, (int)i, e)))
             goto out;
     }

@@ -193,13 +193,23 @@ static int op_clip(struct ml_kctx *k)
 static int op_prelu(struct ml_kctx *k)
 {
     const struct ml_tensor *x, *s;
-    struct ml_tensor *y;
+    struct ml_tensor *y, sview;
     int64_t st[ML_MAX_DIMS], idx[ML_MAX_DIMS] = {0}, dims[ML_MAX_DIMS];
     int nd;
     ML_REQUIRE_IN(k, 0);
     ML_REQUIRE_IN(k, 1);
     x = k->in[0];
     s = k->in[1];
+    /* Before opset 7 a 1-D slope of C values applies per channel (axis 1),
+     * as PyTorch's nn.PReLU exported it. */
+    if (k->opset < 7 && s->ndim == 1 && x->ndim > 2 && s->dims[0] == x->dims[1]) {
+        sview = *s;
+        sview.borrowed = true;
+        sview.ndim = x->ndim - 1;
+        for (int i = 1; i < sview.ndim; i++)
+            sview.dims[i] = 1;
+        s = &sview;
+    }
     if (ml_broadcast_shape(x->ndim, x->dims, s->ndim, s->dims, &nd, dims))
         return ml_kerr(k, AG_EINVAL, "slope does not broadcast to the input");
     y = ml_out(k, 0, x->dtype, nd, dims);

@@ -1,4 +1,4 @@
-/* ops_control.c - control flow with subgraphs: If and Loop (tensor values only). */
+/* ops_control.c - control flow with subgraphs: If, Loop and Scan (tensor values only). */
 #include "core/common.h"
 #include "ml/internal.h"
 
@@ -155,8 +155,273 @@ out:
     return rc;
 }
 
+/* ---- Scan ---- */
+
+#define SCAN_MAX 32
+
+/* Copies index `idx` along `axis` of src into dst (allocated, rank - 1). */
+static int slice_axis(struct ml_kctx *k, const struct ml_tensor *src, int axis, int64_t idx,
+                      struct ml_tensor *dst)
+{
+    int64_t dims[ML_MAX_DIMS], outer = 1, inner = 1;
+    size_t es = ml_dtype_size(src->dtype);
+    int nd = 0, rc;
+    for (int d = 0; d < src->ndim; d++) {
+        if (d != axis)
+            dims[nd++] = src->dims[d];
+        if (d < axis)
+            outer *= src->dims[d];
+        else if (d > axis)
+            inner *= src->dims[d];
+    }
+    if ((rc = ml_tensor_alloc(dst, src->dtype, nd, dims, k->e)))
+        return rc;
+    for (int64_t o = 0; o < outer && inner; o++)
+        memcpy((char *)dst->data + (size_t)(o * inner) * es,
+               (const char *)src->data + (size_t)((o * src->dims[axis] + idx) * inner) * es,
+               (size_t)inner * es);
+    return 0;
+}
+
+/* Turns the stacked scan output acc ([L, ...], in iteration order) into dst
+ * with the iteration axis moved to `axis` and reversed when `rev`. */
+static int place_scan_output(struct ml_kctx *k, const struct ml_tensor *acc, int axis, bool rev,
+                             struct ml_tensor *dst)
+{
+    int64_t dims[ML_MAX_DIMS], L = acc->dims[0], A = 1, B = 1;
+    size_t es = ml_dtype_size(acc->dtype);
+    int rc;
+    for (int d = 1; d < acc->ndim; d++) {
+        if (d <= axis)
+            A *= acc->dims[d];
+        else
+            B *= acc->dims[d];
+        dims[d <= axis ? d - 1 : d] = acc->dims[d];
+    }
+    dims[axis] = L;
+    if ((rc = ml_tensor_alloc(dst, acc->dtype, acc->ndim, dims, k->e)))
+        return rc;
+    for (int64_t l = 0; l < L && B; l++)
+        for (int64_t a = 0; a < A; a++)
+            memcpy((char *)dst->data + (size_t)((a * L + (rev ? L - 1 - l : l)) * B) * es,
+                   (const char *)acc->data + (size_t)((l * A + a) * B) * es, (size_t)B * es);
+    return 0;
+}
+
+/* Reads `n` axis or direction attributes (default 0); axes are normalized
+ * against the given ranks and checked. */
+static int scan_attr(struct ml_kctx *k, const char *name, int n, const int *ranks, int *out)
+{
+    size_t na;
+    const int64_t *a = ml_attr_ints(k, name, &na);
+    for (int i = 0; i < n; i++) {
+        int64_t v = a && (size_t)i < na ? a[i] : 0;
+        if (a && na != (size_t)n)
+            return ml_kerr(k, AG_EINVAL, "%s has %zu entries, not %d", name, na, n);
+        if (ranks) {
+            out[i] = ml_axis(v, ranks[i]);
+            if (out[i] < 0)
+                return ml_kerr(k, AG_EINVAL, "%s[%d] = %" PRId64 " is out of range", name, i, v);
+        } else {
+            if (v != 0 && v != 1)
+                return ml_kerr(k, AG_EINVAL, "%s[%d] must be 0 or 1", name, i);
+            out[i] = (int)v;
+        }
+    }
+    return 0;
+}
+
+/* One Scan over `L` iterations: states (N) and scan inputs (M) in, final
+ * states and scan outputs (K, iteration axis placed and ordered by the node's
+ * attributes) into res[N + K] (allocated here, owned by the caller). */
+static int scan_core(struct ml_kctx *k, int N, int M, int K, const struct ml_tensor *const *st,
+                     const struct ml_tensor *const *sc, const int *in_axes, const int *in_dirs,
+                     const int *out_axes, const int *out_dirs, struct ml_tensor *res)
+{
+    struct ml_model *body = k->node->sub[0];
+    struct ml_tensor states[SCAN_MAX], slices[SCAN_MAX], accs[SCAN_MAX], outs[2 * SCAN_MAX];
+    const struct ml_tensor *bin[2 * SCAN_MAX];
+    int64_t L = M ? sc[0]->dims[in_axes[0]] : 0;
+    int rc = 0;
+
+    memset(states, 0, sizeof(states));
+    memset(slices, 0, sizeof(slices));
+    memset(accs, 0, sizeof(accs));
+    memset(outs, 0, sizeof(outs));
+    for (int i = 0; i < M; i++)
+        if (sc[i]->dims[in_axes[i]] != L || sc[i]->dtype == ML_STRING) {
+            rc = ml_kerr(k, AG_EINVAL, "scan inputs differ in length or are strings");
+            goto out;
+        }
+    for (int i = 0; i < N && !rc; i++)
+        rc = ml_tensor_copy(&states[i], st[i], k->e);
+    for (int64_t t = 0; t < L && !rc; t++) {
+        if (t >= LOOP_MAX_ITERS) {
+            rc = ml_kerr(k, AG_ETOOBIG, "more than %" PRId64 " iterations", LOOP_MAX_ITERS);
+            break;
+        }
+        for (int i = 0; i < M && !rc; i++) {
+            ml_tensor_release(&slices[i]);
+            rc = slice_axis(k, sc[i], in_axes[i], in_dirs[i] ? L - 1 - t : t, &slices[i]);
+        }
+        if (rc)
+            break;
+        for (int i = 0; i < N; i++)
+            bin[i] = &states[i];
+        for (int i = 0; i < M; i++)
+            bin[N + i] = &slices[i];
+        if ((rc = ml_subgraph_run(body, bin, outs, k->e)))
+            break;
+        for (int i = 0; i < N; i++) {
+            ml_tensor_release(&states[i]);
+            states[i] = outs[i];
+            ml_tensor_init(&outs[i]);
+        }
+        for (int i = 0; i < K && !rc; i++)
+            rc = scan_append(k, &accs[i], &outs[N + i], t);
+        for (int i = 0; i < N + K; i++)
+            ml_tensor_release(&outs[i]);
+    }
+    for (int i = 0; i < N && !rc; i++) {
+        res[i] = states[i];
+        ml_tensor_init(&states[i]);
+    }
+    for (int i = 0; i < K && !rc; i++) {
+        if (!accs[i].data) {
+            rc = ml_kerr(k, AG_EUNPROCESSABLE, "a scan of length 0 has outputs of unknown shape");
+            break;
+        }
+        {
+            /* A negative axis counts from the output's rank. */
+            int ax = out_axes[i] < 0 ? out_axes[i] + accs[i].ndim : out_axes[i];
+            if (ax < 0 || ax >= accs[i].ndim) {
+                rc = ml_kerr(k, AG_EINVAL, "scan_output_axes[%d] is out of range", i);
+                break;
+            }
+            rc = place_scan_output(k, &accs[i], ax, out_dirs[i] != 0, &res[N + i]);
+        }
+    }
+out:
+    for (int i = 0; i < SCAN_MAX; i++) {
+        ml_tensor_release(&states[i]);
+        ml_tensor_release(&slices[i]);
+        ml_tensor_release(&accs[i]);
+    }
+    for (int i = 0; i < 2 * SCAN_MAX; i++)
+        ml_tensor_release(&outs[i]);
+    return rc;
+}
+
+/* Scan (opset 9 and later; opset 8's batched form below): N loop states and
+ * M scan inputs, sliced along their scan axes one iteration at a time. */
+static int op_scan(struct ml_kctx *k)
+{
+    struct ml_model *body = k->node->sub[0];
+    int M = (int)ml_attr_int(k, "num_scan_inputs", -1), first = k->opset < 9 ? 1 : 0;
+    int N = k->nin - first - M, K = (body ? ml_model_n_outputs(body) : 0) - N, rc = 0;
+    int ranks[SCAN_MAX], in_axes[SCAN_MAX], in_dirs[SCAN_MAX], out_axes[SCAN_MAX],
+        out_dirs[SCAN_MAX];
+    struct ml_tensor res[2 * SCAN_MAX];
+    const struct ml_tensor *st[SCAN_MAX], *sc[SCAN_MAX];
+
+    if (!body || M < 1 || N < 0 || K < 0 || M > SCAN_MAX || N > SCAN_MAX || K > SCAN_MAX ||
+        ml_model_n_inputs(body) != N + M || k->nout != N + K)
+        return ml_kerr(k, AG_EINVAL, "the body's inputs and outputs do not match the node");
+    for (int i = 0; i < N + M; i++)
+        ML_REQUIRE_IN(k, first + i);
+    for (int i = 0; i < N; i++)
+        st[i] = k->in[first + i];
+    for (int i = 0; i < M; i++) {
+        sc[i] = k->in[first + N + i];
+        ranks[i] = sc[i]->ndim - first;
+        if (ranks[i] < 1)
+            return ml_kerr(k, AG_EINVAL, "scan input %d has no axis to scan", i);
+    }
+    memset(res, 0, sizeof(res));
+    memset(out_axes, 0, sizeof(out_axes));
+    if (first) {
+        /* Opset 8: axis 0 is a batch, every scan axis is 1, `directions`. */
+        if (k->nin > 0 && k->in[0]) {
+            int64_t L = sc[0]->ndim > 1 ? sc[0]->dims[1] : 0;
+            for (int64_t b = 0; b < k->in[0]->n; b++)
+                if (ml_get_i64(k->in[0], b) != L)
+                    return ml_kerr(k, AG_EUNPROCESSABLE, "sequence_lens shorter than the "
+                                   "inputs are not supported");
+        }
+        if ((rc = scan_attr(k, "directions", M, NULL, in_dirs)))
+            return rc;
+        memset(in_axes, 0, sizeof(in_axes));
+        memset(out_dirs, 0, sizeof(out_dirs));
+    } else if ((rc = scan_attr(k, "scan_input_axes", M, ranks, in_axes)) ||
+               (rc = scan_attr(k, "scan_input_directions", M, NULL, in_dirs)) ||
+               (rc = scan_attr(k, "scan_output_directions", K, NULL, out_dirs))) {
+        return rc;
+    } else {
+        size_t na;
+        const int64_t *a = ml_attr_ints(k, "scan_output_axes", &na);
+        if (a && na != (size_t)K)
+            return ml_kerr(k, AG_EINVAL, "scan_output_axes has %zu entries, not %d", na, K);
+        for (int i = 0; i < K && a; i++) {
+            /* Negative axes count from the output's rank, known after the run. */
+            if (a[i] < -ML_MAX_DIMS || a[i] >= ML_MAX_DIMS)
+                return ml_kerr(k, AG_EINVAL, "scan_output_axes[%d] is out of range", i);
+            out_axes[i] = (int)a[i];
+        }
+    }
+    if (!first) {
+        rc = scan_core(k, N, M, K, st, sc, in_axes, in_dirs, out_axes, out_dirs, res);
+    } else {
+        /* Run each batch entry on its own and stack the results on axis 0. */
+        int64_t B = sc[0]->dims[0];
+        struct ml_tensor acc[2 * SCAN_MAX], bst[SCAN_MAX], bsc[SCAN_MAX], part[2 * SCAN_MAX];
+        const struct ml_tensor *pst[SCAN_MAX], *psc[SCAN_MAX];
+        memset(acc, 0, sizeof(acc));
+        memset(bst, 0, sizeof(bst));
+        memset(bsc, 0, sizeof(bsc));
+        memset(part, 0, sizeof(part));
+        for (int i = 0; i < N + M && !rc; i++) {
+            const struct ml_tensor *t = i < N ? st[i] : sc[i - N];
+            if (t->ndim < 1 || t->dims[0] != B)
+                rc = ml_kerr(k, AG_EINVAL, "inputs disagree on the batch size");
+        }
+        for (int64_t b = 0; b < B && !rc; b++) {
+            for (int i = 0; i < N && !rc; i++) {
+                ml_tensor_release(&bst[i]);
+                rc = slice_axis(k, st[i], 0, b, &bst[i]);
+                pst[i] = &bst[i];
+            }
+            for (int i = 0; i < M && !rc; i++) {
+                ml_tensor_release(&bsc[i]);
+                rc = slice_axis(k, sc[i], 0, b, &bsc[i]);
+                psc[i] = &bsc[i];
+            }
+            if (!rc)
+                rc = scan_core(k, N, M, K, pst, psc, in_axes, in_dirs, out_axes, out_dirs, part);
+            for (int i = 0; i < N + K && !rc; i++)
+                rc = scan_append(k, &acc[i], &part[i], b);
+            for (int i = 0; i < N + K; i++)
+                ml_tensor_release(&part[i]);
+        }
+        for (int i = 0; i < N + K; i++) {
+            if (!rc && !acc[i].data)
+                rc = ml_kerr(k, AG_EUNPROCESSABLE, "an empty batch has outputs of unknown shape");
+            res[i] = acc[i];
+        }
+        for (int i = 0; i < SCAN_MAX; i++) {
+            ml_tensor_release(&bst[i]);
+            ml_tensor_release(&bsc[i]);
+        }
+    }
+    for (int i = 0; i < N + K && !rc; i++)
+        rc = take_output(k, i, &res[i]);
+    for (int i = 0; i < 2 * SCAN_MAX; i++)
+        ml_tensor_release(&res[i]);
+    return rc;
+}
+
 const struct ml_op ml_ops_control[] = {
     {"If", "", op_if, 0},
     {"Loop", "", op_loop, 0},
+    {"Scan", "", op_scan, 0},
     {NULL, NULL, NULL, 0},
 };

@@ -361,7 +361,89 @@ out:
     return rc;
 }
 
-/* ---- Einsum (explicit or implicit output; no ellipsis) ---- */
+/* ---- Einsum (explicit or implicit output, with ellipsis) ---- */
+
+/* Rewrites the equation `eq` (spaces removed) without "...": each operand's
+ * ellipsis becomes digit labels for its leading unnamed dimensions, aligned
+ * right across operands (so they broadcast), and the output gets them all
+ * in front (implicit output: followed by the labels used once, in order).
+ * Returns 0 or an error recorded in k->e. */
+static int einsum_expand(struct ml_kctx *k, char *eq, size_t cap)
+{
+    char out[256], *arrow = strstr(eq, "->"), *lhs = eq;
+    int E = 0, ell[8], t = 0, cnt[128] = {0};
+    size_t o = 0;
+    if (arrow)
+        *arrow = 0;
+    /* Ellipsis rank of each operand. */
+    for (char *p = lhs; t < 8; t++) {
+        char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *dots = strstr(p, "...");
+        int named = (int)len;
+        ell[t] = 0;
+        if (dots && (!end || dots < end)) {
+            named = (int)len - 3;
+            if (t >= k->nin || !k->in[t] || k->in[t]->ndim < named)
+                return ml_kerr(k, AG_EINVAL, "operand %d has fewer dimensions than subscripts", t);
+            ell[t] = k->in[t]->ndim - named;
+            E = MAX(E, ell[t]);
+        }
+        for (size_t i = 0; i < len; i++)
+            if (isalpha((unsigned char)p[i]))
+                cnt[(unsigned char)p[i]]++;
+        if (!end) {
+            t++;
+            break;
+        }
+        p = end + 1;
+    }
+    if (E > 8)
+        return ml_kerr(k, AG_EINVAL, "ellipsis covers too many dimensions");
+    /* Rebuild the operands. */
+    for (int ti = 0, i = 0; ti < t; ti++) {
+        for (; lhs[i] && lhs[i] != ','; i++) {
+            if (!strncmp(lhs + i, "...", 3)) {
+                for (int j = 0; j < ell[ti] && o + 1 < sizeof(out); j++)
+                    out[o++] = (char)('0' + E - ell[ti] + j);
+                i += 2;
+            } else if (o + 1 < sizeof(out)) {
+                out[o++] = lhs[i];
+            }
+        }
+        if (lhs[i] == ',') {
+            i++;
+            if (o + 1 < sizeof(out))
+                out[o++] = ',';
+        }
+    }
+    if (o + 2 < sizeof(out)) {
+        out[o++] = '-';
+        out[o++] = '>';
+    }
+    if (arrow) {
+        for (const char *p = arrow + 2; *p; p++) {
+            if (!strncmp(p, "...", 3)) {
+                for (int j = 0; j < E && o + 1 < sizeof(out); j++)
+                    out[o++] = (char)('0' + j);
+                p += 2;
+            } else if (o + 1 < sizeof(out)) {
+                out[o++] = *p;
+            }
+        }
+    } else {
+        for (int j = 0; j < E && o + 1 < sizeof(out); j++)
+            out[o++] = (char)('0' + j);
+        for (int c = 'A'; c <= 'z'; c++)
+            if (cnt[c] == 1 && o + 1 < sizeof(out))
+                out[o++] = (char)c;
+    }
+    out[o] = 0;
+    if (o + 1 >= sizeof(out) || o + 1 > cap)
+        return ml_kerr(k, AG_EINVAL, "equation too long");
+    memcpy(eq, out, o + 1);
+    return 0;
+}
 
 static int op_einsum(struct ml_kctx *k)
 {
@@ -378,8 +460,13 @@ static int op_einsum(struct ml_kctx *k)
         if (src[i] != ' ')
             eq[o++] = src[i];
     eq[o] = 0;
-    if (strstr(eq, "..."))
-        return ml_kerr(k, AG_EUNPROCESSABLE, "ellipsis in einsum is not supported");
+    if (strpbrk(eq, "0123456789"))
+        return ml_kerr(k, AG_EINVAL, "bad subscript");
+    if (strstr(eq, "...")) {
+        int rc = einsum_expand(k, eq, sizeof(eq));
+        if (rc)
+            return rc;
+    }
     arrow = strstr(eq, "->");
     if (arrow)
         *arrow = 0;
@@ -400,7 +487,7 @@ static int op_einsum(struct ml_kctx *k)
             return ml_kerr(k, AG_EINVAL, "operand %d does not match its subscripts", t);
         for (int d = 0; d < x->ndim; d++) {
             int c = (unsigned char)terms[t][d];
-            if (c >= 128 || !isalpha(c))
+            if (c >= 128 || (!isalpha(c) && !isdigit(c))) /* digits: expanded ellipses */
                 return ml_kerr(k, AG_EINVAL, "bad subscript");
             if (label_dim[c] < 0) {
                 label_dim[c] = nlab;
@@ -680,7 +767,125 @@ static int op_dft(struct ml_kctx *k)
     return 0;
 }
 
+/* MelWeightMatrix: triangular filters of num_mel_bins mel bands over the
+ * dft_length / 2 + 1 bins of a one-sided spectrum, as the ONNX reference
+ * computes them (band edges equally spaced in mel, 2595 log10(1 + f / 700),
+ * mapped to integer spectrum bins). */
+static int op_melweightmatrix(struct ml_kctx *k)
+{
+    int64_t nmel, dftlen, rate, nspec, dims[2], *edge = NULL;
+    double lo, hi, mlo, mhi, step;
+    int dt = (int)ml_attr_int(k, "output_datatype", ML_FLOAT), rc = 0;
+    struct ml_tensor *y;
+    for (int i = 0; i < 5; i++)
+        ML_REQUIRE_IN(k, i);
+    nmel = ml_first_i64(k->in[0]);
+    dftlen = ml_first_i64(k->in[1]);
+    rate = ml_first_i64(k->in[2]);
+    lo = ml_first_f64(k->in[3]);
+    hi = ml_first_f64(k->in[4]);
+    if (nmel < 1 || nmel > (1 << 20) || dftlen < 1 || dftlen > (1 << 24) || rate < 1 ||
+        !(lo >= 0 && hi >= lo && hi < 1e12))
+        return ml_kerr(k, AG_EINVAL, "num_mel_bins, dft_length, sample_rate or the edges are "
+                       "out of range");
+    if (!ml_is_float(dt) && !ml_is_int(dt))
+        return ml_kerr(k, AG_EINVAL, "output_datatype must be numeric");
+    nspec = dftlen / 2 + 1;
+    dims[0] = nspec;
+    dims[1] = nmel;
+    if (!(y = ml_out(k, 0, dt, 2, dims)))
+        return k->e->code;
+    for (int64_t i = 0; i < y->n; i++)
+        ml_set_f64(y, i, 0);
+    if (!(edge = malloc(sizeof(int64_t) * (size_t)(nmel + 2))))
+        return ml_kerr(k, AG_ENOMEM, "out of memory");
+    mlo = 2595 * log10(1 + lo / 700);
+    mhi = 2595 * log10(1 + hi / 700);
+    step = (mhi - mlo) / (double)(nmel + 2);
+    for (int64_t i = 0; i < nmel + 2; i++) {
+        double f = 700 * (pow(10, ((double)i * step + mlo) / 2595) - 1);
+        edge[i] = ml_f2i(floor((double)(dftlen + 1) * f / (double)rate));
+        if (edge[i] < 0 || edge[i] >= nspec) {
+            rc = ml_kerr(k, AG_EINVAL, "a mel band edge falls outside the spectrum");
+            goto out;
+        }
+    }
+    for (int64_t i = 0; i < nmel; i++) {
+        int64_t l = edge[i], c = edge[i + 1], h = edge[i + 2];
+        if (c == l)
+            ml_set_f64(y, c * nmel + i, 1);
+        else
+            for (int64_t j = l; j <= c; j++)
+                ml_set_f64(y, j * nmel + i, (double)(j - l) / (double)(c - l));
+        for (int64_t j = c; j < h; j++)
+            ml_set_f64(y, j * nmel + i, (double)(h - j) / (double)(h - c));
+    }
+out:
+    free(edge);
+    return rc;
+}
+
+/* STFT: frames of frame_length samples every frame_step, each multiplied by
+ * the window and transformed by a direct DFT (in double precision); real
+ * (last dimension 1) or complex (2) signals; onesided keeps the first
+ * frame_length / 2 + 1 bins. Output (batch, frames, bins, 2). */
+static int op_stft(struct ml_kctx *k)
+{
+    const struct ml_tensor *sig, *win = NULL;
+    struct ml_tensor *y;
+    int64_t step, flen, B, L, comp, nfr, nbins, dims[4];
+    bool onesided = ml_attr_int(k, "onesided", 1) != 0;
+    ML_REQUIRE_IN(k, 0);
+    ML_REQUIRE_IN(k, 1);
+    sig = k->in[0];
+    step = ml_first_i64(k->in[1]);
+    if (k->nin > 2 && k->in[2])
+        win = k->in[2];
+    if (k->nin > 3 && k->in[3])
+        flen = ml_first_i64(k->in[3]);
+    else if (win)
+        flen = win->n;
+    else
+        return ml_kerr(k, AG_EINVAL, "needs a window or a frame_length");
+    if (sig->ndim != 3 || (sig->dims[2] != 1 && sig->dims[2] != 2) || !ml_is_float(sig->dtype))
+        return ml_kerr(k, AG_EINVAL, "signal must be float (batch, length, 1 or 2)");
+    B = sig->dims[0];
+    L = sig->dims[1];
+    comp = sig->dims[2];
+    if (step < 1 || flen < 1 || flen > L || flen > (1 << 20) || (win && win->n != flen))
+        return ml_kerr(k, AG_EINVAL, "frame_step, frame_length or the window size is invalid");
+    nfr = (L - flen) / step + 1;
+    nbins = onesided ? flen / 2 + 1 : flen;
+    if ((double)B * (double)nfr * (double)nbins * (double)flen > 2e8)
+        return ml_kerr(k, AG_ETOOBIG, "the transform is too large for a direct DFT");
+    dims[0] = B;
+    dims[1] = nfr;
+    dims[2] = nbins;
+    dims[3] = 2;
+    if (!(y = ml_out(k, 0, sig->dtype, 4, dims)))
+        return k->e->code;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t f = 0; f < nfr; f++)
+            for (int64_t q = 0; q < nbins; q++) {
+                double re = 0, im = 0;
+                for (int64_t n = 0; n < flen; n++) {
+                    int64_t at = (b * L + f * step + n) * comp;
+                    double w = win ? ml_get_f64(win, n) : 1.0;
+                    double xr = ml_get_f64(sig, at) * w, xi = comp == 2 ? ml_get_f64(sig, at + 1) * w : 0;
+                    double a = -2.0 * M_PI * (double)((q * n) % flen) / (double)flen;
+                    double c = cos(a), sn = sin(a);
+                    re += xr * c - xi * sn;
+                    im += xr * sn + xi * c;
+                }
+                ml_set_f64(y, ((b * nfr + f) * nbins + q) * 2, re);
+                ml_set_f64(y, ((b * nfr + f) * nbins + q) * 2 + 1, im);
+            }
+    return 0;
+}
+
 const struct ml_op ml_ops_extra[] = {
+    {"STFT", "", op_stft, ML_K_HALF_VIA_FLOAT},
+    {"MelWeightMatrix", "", op_melweightmatrix, 0},
     {"DFT", "", op_dft, ML_K_HALF_VIA_FLOAT},
     {"TfIdfVectorizer", "", op_tfidf, 0},
     {"HannWindow", "", op_hann, 0},

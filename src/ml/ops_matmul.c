@@ -100,17 +100,17 @@ static int op_matmul(struct ml_kctx *k)
     bn = MAX(b->ndim, 2);
     /* A batch of A against one B: a single GEMM with M*batches rows. */
     if (b->ndim <= 2 && a->dtype == ML_FLOAT) {
-        ml_sgemm(false, false, M * batches, N, K, 1, a->data, K, b->data, N, 0, c->data, N);
+        ml_sgemm(k->m, false, false, M * batches, N, K, 1, a->data, K, b->data, N, 0, c->data, N);
         return 0;
     }
     for (int64_t bi = 0; bi < batches; bi++) {
         int64_t ai = ml_batch_index(bi, nbd, bdims, an, a->dims),
                 bj = ml_batch_index(bi, nbd, bdims, bn, b->dims);
         if (a->dtype == ML_FLOAT)
-            ml_sgemm(false, false, M, N, K, 1, (const float *)a->data + ai * M * K, K,
+            ml_sgemm(k->m, false, false, M, N, K, 1, (const float *)a->data + ai * M * K, K,
                      (const float *)b->data + bj * K * N, N, 0, (float *)c->data + bi * M * N, N);
         else if (a->dtype == ML_DOUBLE)
-            ml_dgemm(false, false, M, N, K, 1, (const double *)a->data + ai * M * K, K,
+            ml_dgemm(k->m, false, false, M, N, K, 1, (const double *)a->data + ai * M * K, K,
                      (const double *)b->data + bj * K * N, N, 0, (double *)c->data + bi * M * N, N);
         else
             gemm_generic(a, ai * M * K, b, bj * K * N, c, bi * M * N, M, N, K);
@@ -170,10 +170,10 @@ static int op_gemm(struct ml_kctx *k)
         beta = 0;
     }
     if (a->dtype == ML_FLOAT)
-        ml_sgemm(ta, tb, M, N, K, alpha, a->data, a->dims[1], b->data, b->dims[1],
+        ml_sgemm(k->m, ta, tb, M, N, K, alpha, a->data, a->dims[1], b->data, b->dims[1],
                  beta != 0 ? 1.0f : 0.0f, y->data, N);
     else if (a->dtype == ML_DOUBLE)
-        ml_dgemm(ta, tb, M, N, K, alpha, a->data, a->dims[1], b->data, b->dims[1],
+        ml_dgemm(k->m, ta, tb, M, N, K, alpha, a->data, a->dims[1], b->data, b->dims[1],
                  beta != 0 ? 1.0 : 0.0, y->data, N);
     else {
         for (int64_t i = 0; i < M; i++)

@@ -335,8 +335,143 @@ static int op_maxunpool(struct ml_kctx *k)
     return 0;
 }
 
+/* RoiAlign: each region of interest (x1, y1, x2, y2 in input coordinates
+ * times spatial_scale) is cut into output_height x output_width bins; each
+ * bin averages (or, mode "max", takes the largest of) sampling_ratio^2
+ * bilinear samples (sampling_ratio 0: ceil(bin size) per axis). The
+ * sampling and border rules are onnxruntime's and the reference's. */
+struct roi_sample {
+    int64_t o[4];   /* offsets of the four corners in the plane */
+    double w[4];    /* their weights; all 0 outside the input */
+};
+
+static void roi_bilinear(int64_t H, int64_t W, double y, double x, struct roi_sample *s)
+{
+    int64_t yl, xl, yh, xh;
+    double ly, lx;
+    memset(s, 0, sizeof(*s));
+    if (y < -1.0 || y > (double)H || x < -1.0 || x > (double)W)
+        return;
+    y = MAX(y, 0.0);
+    x = MAX(x, 0.0);
+    yl = ml_f2i(y);
+    xl = ml_f2i(x);
+    if (yl >= H - 1) {
+        yh = yl = H - 1;
+        y = (double)yl;
+    } else {
+        yh = yl + 1;
+    }
+    if (xl >= W - 1) {
+        xh = xl = W - 1;
+        x = (double)xl;
+    } else {
+        xh = xl + 1;
+    }
+    ly = y - (double)yl;
+    lx = x - (double)xl;
+    s->o[0] = yl * W + xl;
+    s->o[1] = yl * W + xh;
+    s->o[2] = yh * W + xl;
+    s->o[3] = yh * W + xh;
+    s->w[0] = (1 - ly) * (1 - lx);
+    s->w[1] = (1 - ly) * lx;
+    s->w[2] = ly * (1 - lx);
+    s->w[3] = ly * lx;
+}
+
+static int op_roialign(struct ml_kctx *k)
+{
+    const struct ml_tensor *x, *rois, *bi;
+    struct ml_tensor *y;
+    const char *mode = ml_attr_str(k, "mode", "avg"),
+               *ctm = ml_attr_str(k, "coordinate_transformation_mode",
+                                  k->opset < 16 ? "output_half_pixel" : "half_pixel");
+    int64_t oh = ml_attr_int(k, "output_height", 1), ow = ml_attr_int(k, "output_width", 1);
+    int64_t sr = ml_attr_int(k, "sampling_ratio", 0), dims[4], C, H, W, R;
+    double scale = ml_attr_float(k, "spatial_scale", 1.0f), off;
+    bool is_max = !strcmp(mode, "max"), half = !strcmp(ctm, "half_pixel");
+
+    ML_REQUIRE_IN(k, 0);
+    ML_REQUIRE_IN(k, 1);
+    ML_REQUIRE_IN(k, 2);
+    x = k->in[0];
+    rois = k->in[1];
+    bi = k->in[2];
+    if ((!is_max && strcmp(mode, "avg")) || (!half && strcmp(ctm, "output_half_pixel")))
+        return ml_kerr(k, AG_EINVAL, "unknown mode or coordinate_transformation_mode");
+    if (x->ndim != 4 || rois->ndim != 2 || rois->dims[1] != 4 || bi->ndim != 1 ||
+        bi->dims[0] != rois->dims[0] || !ml_is_float(x->dtype) || !ml_is_float(rois->dtype) ||
+        !ml_is_int(bi->dtype))
+        return ml_kerr(k, AG_EINVAL, "needs X (N, C, H, W), rois (R, 4) and batch_indices (R)");
+    if (oh < 1 || ow < 1 || oh > (1 << 16) || ow > (1 << 16) || sr < 0 || sr > 1024)
+        return ml_kerr(k, AG_EINVAL, "output size or sampling_ratio out of range");
+    C = x->dims[1];
+    H = x->dims[2];
+    W = x->dims[3];
+    R = rois->dims[0];
+    if (H < 1 || W < 1)
+        return ml_kerr(k, AG_EINVAL, "X has an empty image");
+    dims[0] = R;
+    dims[1] = C;
+    dims[2] = oh;
+    dims[3] = ow;
+    y = ml_out(k, 0, x->dtype, 4, dims);
+    if (!y)
+        return k->e->code;
+    off = half ? 0.5 : 0.0;
+    for (int64_t r = 0; r < R; r++) {
+        int64_t b = ml_get_i64(bi, r);
+        double x1 = ml_get_f64(rois, r * 4) * scale - off, y1 = ml_get_f64(rois, r * 4 + 1) * scale - off;
+        double x2 = ml_get_f64(rois, r * 4 + 2) * scale - off, y2 = ml_get_f64(rois, r * 4 + 3) * scale - off;
+        double rw = x2 - x1, rh = y2 - y1, bw, bh;
+        int64_t gh, gw;
+        if (b < 0 || b >= x->dims[0])
+            return ml_kerr(k, AG_EINVAL, "batch index %" PRId64 " is out of range", b);
+        if (!(rw == rw && rh == rh && fabs(rw) < 1e9 && fabs(rh) < 1e9 && fabs(x1) < 1e9 &&
+              fabs(y1) < 1e9))
+            return ml_kerr(k, AG_EINVAL, "region %" PRId64 " is not finite or too large", r);
+        if (!half) {
+            rw = MAX(rw, 1.0);
+            rh = MAX(rh, 1.0);
+        }
+        bh = rh / (double)oh;
+        bw = rw / (double)ow;
+        gh = sr > 0 ? sr : MAX(1, MIN(1024, ml_f2i(ceil(rh / (double)oh))));
+        gw = sr > 0 ? sr : MAX(1, MIN(1024, ml_f2i(ceil(rw / (double)ow))));
+        for (int64_t c = 0; c < C; c++) {
+            int64_t plane = (b * C + c) * H * W;
+            for (int64_t ph = 0; ph < oh; ph++)
+                for (int64_t pw = 0; pw < ow; pw++) {
+                    double acc = 0;
+                    bool first = true;
+                    for (int64_t iy = 0; iy < gh; iy++) {
+                        double yy = y1 + (double)ph * bh + ((double)iy + 0.5) * bh / (double)gh;
+                        for (int64_t ix = 0; ix < gw; ix++) {
+                            double xx = x1 + (double)pw * bw + ((double)ix + 0.5) * bw / (double)gw;
+                            struct roi_sample s;
+                            roi_bilinear(H, W, yy, xx, &s);
+                            for (int q = 0; q < 4; q++) {
+                                double v = s.w[q] * ml_get_f64(x, plane + s.o[q]);
+                                if (!is_max)
+                                    acc += v;
+                                else if (first || v > acc)
+                                    acc = v;
+                                first = false;
+                            }
+                        }
+                    }
+                    ml_set_f64(y, ((r * C + c) * oh + ph) * ow + pw,
+                               is_max ? acc : acc / (double)(gh * gw));
+                }
+        }
+    }
+    return 0;
+}
+
 #define H ML_K_HALF_VIA_FLOAT
 const struct ml_op ml_ops_pool[] = {
+    {"RoiAlign", "", op_roialign, H},
     {"MaxPool", "", op_maxpool, H},           {"AveragePool", "", op_avgpool, H},
     {"LpPool", "", op_lppool, H},             {"GlobalMaxPool", "", op_gmaxpool, H},
     {"GlobalAveragePool", "", op_gavgpool, H}, {"GlobalLpPool", "", op_glppool, H},

@@ -200,7 +200,7 @@ static int qmatmul(struct ml_kctx *k, const struct ml_tensor *a, const struct ml
     for (int64_t bi = 0; bi < batches; bi++) {
         int64_t ai = ml_batch_index(bi, nbd, bdims, MAX(a->ndim, 2), a->dims),
                 bj = ml_batch_index(bi, nbd, bdims, MAX(b->ndim, 2), b->dims);
-        ml_sgemm(false, false, M, N, K, 1, fa + ai * M * K, K, fb + bj * K * N, N, 0,
+        ml_sgemm(k->m, false, false, M, N, K, 1, fa + ai * M * K, K, fb + bj * K * N, N, 0,
                  (float *)tmp->data + bi * M * N, N);
     }
     free(fa);

@@ -163,14 +163,14 @@ static int rnn(struct ml_kctx *k, int kind)
         const float *p = P ? (const float *)P->data + d * 3 * Hs : NULL;
         const struct act *f = &acts[d * nacts];
         /* All input projections at once: xw[S*B, G*H] = X W^T. */
-        ml_sgemm(false, true, S * Bt, G * Hs, I, 1, xs, I, w, I, 0, xw, G * Hs);
+        ml_sgemm(k->m, false, true, S * Bt, G * Hs, I, 1, xs, I, w, I, 0, xw, G * Hs);
         for (int64_t i = 0; i < Bt * Hs; i++) {
             h[i] = H0 ? ((const float *)H0->data)[d * Bt * Hs + i] : 0;
             c[i] = C0 ? ((const float *)C0->data)[d * Bt * Hs + i] : 0;
         }
         for (int64_t step = 0; step < S; step++) {
             memcpy(hp, h, sizeof(float) * (size_t)(Bt * Hs));
-            ml_sgemm(false, true, Bt, G * Hs, Hs, 1, hp, Hs, r, Hs, 0, hr, G * Hs);
+            ml_sgemm(k->m, false, true, Bt, G * Hs, Hs, 1, hp, Hs, r, Hs, 0, hr, G * Hs);
             if (kind == K_GRU && !lbr) {
                 /* grh = (r * h_prev) R_h^T, r from this step's reset gate. */
                 for (int64_t b = 0; b < Bt; b++) {
@@ -185,7 +185,7 @@ static int rnn(struct ml_kctx *k, int kind)
                         rh[b * Hs + j] = rr * hp[b * Hs + j];
                     }
                 }
-                ml_sgemm(false, true, Bt, Hs, Hs, 1, rh, Hs, r + 2 * Hs * Hs, Hs, 0, grh, Hs);
+                ml_sgemm(k->m, false, true, Bt, Hs, Hs, 1, rh, Hs, r + 2 * Hs * Hs, Hs, 0, grh, Hs);
             }
             for (int64_t b = 0; b < Bt; b++) {
                 int64_t len = SL ? MAX(0, MIN(ml_get_i64(SL, b), S)) : S;

@@ -2,21 +2,54 @@
 #include "core/common.h"
 #include "ml/internal.h"
 
-/* Takes chunks of the current loop until none are left. */
+#include "core/util.h"
+
+/* Takes chunks of the current loop until none are left. The function and
+ * argument are read with the chunk, under the lock: a worker that wakes late
+ * may join whichever loop is current, never a finished one. The caller of
+ * ml_parallel_for() waits only for chunks in flight (`busy`), not for
+ * sleeping workers to wake up: on a loaded machine a worker that is not
+ * scheduled in time simply misses the loop. */
+/* True on a thread while it runs a chunk: a loop started from inside a chunk
+ * (a kernel calling another parallel helper) runs inline instead of
+ * clobbering the loop in progress. */
+static _Thread_local bool in_chunk;
+
 static void drain(struct ml_threads *t)
 {
+    pthread_mutex_lock(&t->mu);
     for (;;) {
-        int64_t lo, hi;
-        pthread_mutex_lock(&t->mu);
-        lo = t->next;
-        t->next = MIN(t->total, lo + t->chunk);
-        hi = t->next;
-        pthread_mutex_unlock(&t->mu);
+        int64_t lo = t->next, hi = MIN(t->total, lo + t->chunk);
+        void (*fn)(void *, int64_t, int64_t) = t->fn;
+        void *arg = t->arg;
         if (lo >= hi)
             break;
-        t->fn(t->arg, lo, hi);
+        t->next = hi;
+        __atomic_store_n(&t->busy, t->busy + 1, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&t->mu);
+        in_chunk = true;
+        fn(arg, lo, hi);
+        in_chunk = false;
+        pthread_mutex_lock(&t->mu);
+        __atomic_store_n(&t->busy, t->busy - 1, __ATOMIC_RELEASE);
+        if (t->busy == 0 && t->next >= t->total)
+            pthread_cond_broadcast(&t->done);
     }
+    pthread_mutex_unlock(&t->mu);
 }
+
+/* How long an idle worker polls for the next loop before it sleeps on the
+ * condition variable: kernels come back to back, and waking a sleeping
+ * thread costs tens of microseconds when the machine is idle and whole
+ * scheduler time slices when it is busy, more than most kernels take.
+ * Polling keeps the worker on its core between the kernels of a run; half a
+ * millisecond after the last loop it sleeps (onnxruntime's pool spins too). */
+#define SPIN_US 500
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
 
 static void *worker(void *arg)
 {
@@ -24,6 +57,19 @@ static void *worker(void *arg)
     unsigned seen = 0;
     pthread_mutex_lock(&t->mu);
     for (;;) {
+        if (!t->quit && t->gen == seen) {
+            pthread_mutex_unlock(&t->mu);
+            int64_t until = time_mono_us() + SPIN_US;
+            for (int i = 0;; i++) {
+                if (__atomic_load_n(&t->gen, __ATOMIC_ACQUIRE) != seen ||
+                    __atomic_load_n(&t->quit, __ATOMIC_ACQUIRE))
+                    break;
+                cpu_relax();
+                if ((i & 63) == 63 && time_mono_us() >= until)
+                    break;
+            }
+            pthread_mutex_lock(&t->mu);
+        }
         while (!t->quit && t->gen == seen)
             pthread_cond_wait(&t->go, &t->mu);
         if (t->quit)
@@ -32,8 +78,6 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&t->mu);
         drain(t);
         pthread_mutex_lock(&t->mu);
-        if (--t->pending == 0)
-            pthread_cond_signal(&t->done);
     }
     pthread_mutex_unlock(&t->mu);
     return NULL;
@@ -63,7 +107,7 @@ void ml_threads_release(struct ml_threads *t)
 {
     if (t->tid) {
         pthread_mutex_lock(&t->mu);
-        t->quit = true;
+        __atomic_store_n(&t->quit, true, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&t->go);
         pthread_mutex_unlock(&t->mu);
         for (int i = 0; i < t->n - 1; i++)
@@ -84,7 +128,7 @@ void ml_parallel_for(struct ml_model *m, int64_t n, int64_t grain,
         return;
     if (grain < 1)
         grain = 1;
-    if (t->n <= 1 || n <= grain) {
+    if (t->n <= 1 || n <= grain || in_chunk) {
         fn(arg, 0, n);
         return;
     }
@@ -95,13 +139,22 @@ void ml_parallel_for(struct ml_model *m, int64_t n, int64_t grain,
     t->next = 0;
     /* A few chunks per thread for balance, none smaller than the grain. */
     t->chunk = MAX(grain, (n + t->n * 4 - 1) / (t->n * 4));
-    t->pending = t->n - 1;
-    t->gen++;
+    __atomic_store_n(&t->gen, t->gen + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&t->go);
     pthread_mutex_unlock(&t->mu);
     drain(t);
+    /* The last chunks are usually a few microseconds from done: poll before
+     * sleeping, as the workers do. */
+    {
+        int64_t until = time_mono_us() + SPIN_US;
+        for (int i = 0; __atomic_load_n(&t->busy, __ATOMIC_ACQUIRE) > 0; i++) {
+            cpu_relax();
+            if ((i & 63) == 63 && time_mono_us() >= until)
+                break;
+        }
+    }
     pthread_mutex_lock(&t->mu);
-    while (t->pending > 0)
+    while (t->busy > 0)
         pthread_cond_wait(&t->done, &t->mu);
     pthread_mutex_unlock(&t->mu);
 }

@@ -2,13 +2,28 @@
 """gen_torch_models.py - real PyTorch modules exported with torch.onnx.export, for the parity test.
 
 Usage: gen_torch_models.py OUTDIR
+       gen_torch_models.py --fixtures FIXTURE_DIR
 
 Writes OUTDIR/torch_<name>/model.onnx, input_<k>.npy and inputs.txt (the
 layout gen_models.py uses): MLP, CNN, ResNet-style blocks, transformer
 encoder with embedding, LSTM, GRU, depthwise convolutions, logistic
 regression. Needs Debian's python3-torch; exits 77 (skip) without it.
+
+With --fixtures it writes the committed parity fixtures instead:
+FIXTURE_DIR/<name>/ with the same files plus expected/<output>.npy, the
+outputs of onnxruntime-node 1.30 (tests/ml/ort_run.js) on those inputs, so
+that `make test` checks our engine against them without torch or node
+(CTest ml.parity_fixtures). To regenerate them, from the repository root:
+
+    /usr/bin/python3 tests/ml/gen_torch_models.py --fixtures tests/ml/fixtures
+
+Seeds are fixed, but another PyTorch version may export other graphs or
+weights: regenerate all of them together and commit the result. Every model
+is kept under about 1 MB.
 """
 import os
+import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -76,8 +91,9 @@ class Recurrent(nn.Module):
 
 
 def models():
-    yield "mlp", nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                               nn.Linear(512, 10)), {"x": torch.randn(8, 784)}
+    # Small enough to commit (109k parameters); the benchmark has the 784-512-512-10 one.
+    yield "mlp", nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+                               nn.Linear(64, 10)), {"x": torch.randn(8, 784)}
     yield "cnn", nn.Sequential(
         nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
@@ -94,8 +110,25 @@ def models():
     yield "logreg", nn.Sequential(nn.Linear(20, 1), nn.Sigmoid()), {"x": torch.randn(50, 20)}
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def reference_outputs(d):
+    """Runs the model in d with onnxruntime-node into d/expected/."""
+    feeds = [l.strip() for l in open(os.path.join(d, "inputs.txt")) if l.strip()]
+    feeds = [f"{f.split('=', 1)[0]}={os.path.join(d, f.split('=', 1)[1])}" for f in feeds]
+    exp = os.path.join(d, "expected")
+    shutil.rmtree(exp, ignore_errors=True)
+    subprocess.run(["node", os.path.join(HERE, "ort_run.js"), os.path.join(d, "model.onnx"),
+                    "--output-dir", exp] + feeds, check=True, timeout=600)
+
+
 def main():
-    out = sys.argv[1]
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    fixtures = sys.argv[1] == "--fixtures"
+    out = sys.argv[2] if fixtures else sys.argv[1]
     for name, model, inputs in models():
         model.eval()
         # Give BatchNorm layers non-trivial running statistics.
@@ -103,7 +136,7 @@ def main():
             if isinstance(mod, nn.BatchNorm2d):
                 mod.running_mean.uniform_(-0.5, 0.5)
                 mod.running_var.uniform_(0.5, 1.5)
-        d = os.path.join(out, "torch_" + name)
+        d = os.path.join(out, name if fixtures else "torch_" + name)
         os.makedirs(d, exist_ok=True)
         # Exported with autograd on: under no_grad PyTorch 1.13 takes the fused
         # "fast path" of nn.TransformerEncoderLayer, which has no ONNX export.
@@ -113,6 +146,10 @@ def main():
             for k, (nm, t) in enumerate(inputs.items()):
                 np.save(os.path.join(d, f"input_{k}.npy"), t.detach().numpy())
                 f.write(f"{nm}=input_{k}.npy\n")
+        if fixtures:
+            reference_outputs(d)
+            size = os.path.getsize(os.path.join(d, "model.onnx"))
+            print(f"{name}: model.onnx {size} bytes")
     return 0
 
 

@@ -50,8 +50,11 @@ def main():
                             [vi("y")]), "unsupported operator")
     add("cycle", model([helper.make_node("Relu", ["b"], ["a"]), helper.make_node("Relu", ["a"], ["b"])],
                        [vi("x", s=[2, 2])], [vi("a")]), "topological order")
-    add("old_opset", model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", s=[2, 2])], [vi("y")],
-                           opset=5), "older than 7")
+    add("old_opset", model([helper.make_node("Upsample", ["x"], ["y"], scales=[1.0, 2.0])],
+                           [vi("x", s=[2, 2])], [vi("y")], opset=5), "before opset 7")
+    b3 = numpy_helper.from_array(np.ones((2, 3), np.float32), "b3")
+    add("old_binary_broadcast", model([helper.make_node("Add", ["x", "b3"], ["y"], broadcast=1, axis=1)],
+                                      [vi("x", s=[2, 2])], [vi("y")], [b3], opset=6), "broadcast axis")
     shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20, 1 << 20], np.int64), "shape")
     add("absurd_dims", model([helper.make_node("ConstantOfShape", ["shape"], ["y"])],
                              [vi("x", s=[2, 2])], [vi("y")], [shape]), "too large")

@@ -1,13 +1,18 @@
 #!/usr/bin/python3
 """parity.py - our engine against onnxruntime-node on real models.
 
-Usage: parity.py AGORA_ONNX WORKDIR [--torch] [MODEL...]
+Usage: parity.py AGORA_ONNX WORKDIR [--threads N] [--torch] [MODEL...]
+       parity.py AGORA_ONNX WORKDIR [--threads N] --fixtures FIXTURE_DIR
 
 Generates the fixtures (gen_models.py, or with --torch the PyTorch exports of
 gen_torch_models.py) into WORKDIR, runs each with
 `agora onnx run` (the AGORA_ONNX binary) and with onnxruntime-node
 (ort_run.js) on the same .npy inputs, and fails if any output differs by
 more than 1e-4 (absolute) or differs in dtype or shape.
+
+With --fixtures it runs the committed fixtures instead (FIXTURE_DIR/<name>/,
+written by `gen_torch_models.py --fixtures`) and compares our outputs with
+their expected/ outputs from onnxruntime-node: no torch and no node needed.
 """
 import os
 import subprocess
@@ -32,8 +37,15 @@ def main():
         return 2
     agora, work = sys.argv[1], sys.argv[2]
     use_torch = "--torch" in sys.argv[3:]
-    names = [a for a in sys.argv[3:] if not a.startswith("--")]
-    if use_torch:
+    threads = "1"
+    if "--threads" in sys.argv[3:-1]:
+        threads = sys.argv[sys.argv.index("--threads") + 1]
+        del sys.argv[sys.argv.index("--threads"):sys.argv.index("--threads") + 2]
+    fixtures = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--fixtures" else None
+    names = [a for a in sys.argv[3:] if not a.startswith("--")] if not fixtures else []
+    if fixtures:
+        os.makedirs(work, exist_ok=True)
+    elif use_torch:
         r = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "gen_torch_models.py"), work],
                            capture_output=True, text=True, timeout=900)
         if r.returncode == 77:
@@ -45,19 +57,28 @@ def main():
     else:
         run(["/usr/bin/python3", os.path.join(HERE, "gen_models.py"), work] + names)
     failed = 0
-    models = names or sorted(d for d in os.listdir(work) if os.path.isfile(os.path.join(work, d, "model.onnx")))
+    src = fixtures or work
+    models = names or sorted(d for d in os.listdir(src) if os.path.isfile(os.path.join(src, d, "model.onnx")))
+    if not models:
+        print(f"FAIL: no models in {src}")
+        return 1
     for name in models:
-        d = os.path.join(work, name)
+        d = os.path.join(src, name)
         feeds = [l.strip() for l in open(os.path.join(d, "inputs.txt")) if l.strip()]
         feeds_abs = [f"{f.split('=', 1)[0]}={os.path.join(d, f.split('=', 1)[1])}" for f in feeds]
-        ours, ref = os.path.join(d, "out_agora"), os.path.join(d, "out_ort")
+        ours = os.path.join(work, name, "out_agora")
+        ref = os.path.join(d, "expected") if fixtures else os.path.join(d, "out_ort")
         try:
-            args = [agora, "onnx", "run", os.path.join(d, "model.onnx"), "--output-dir", ours]
+            args = [agora, "onnx", "run", os.path.join(d, "model.onnx"), "--output-dir", ours,
+                    "--threads", threads]
             for f in feeds_abs:
                 args += ["--input", f]
             run(args)
-            run(["node", os.path.join(HERE, "ort_run.js"), os.path.join(d, "model.onnx"),
-                 "--output-dir", ref] + feeds_abs)
+            if not fixtures:
+                run(["node", os.path.join(HERE, "ort_run.js"), os.path.join(d, "model.onnx"),
+                     "--output-dir", ref] + feeds_abs)
+            elif not os.path.isdir(ref) or not os.listdir(ref):
+                raise RuntimeError(f"{ref} holds no expected outputs")
             info = run([agora, "onnx", "info", os.path.join(d, "model.onnx")])
             for want in ("inputs:", "outputs:", "opsets:", "operators (", "parameters: "):
                 if want not in info:
@@ -68,6 +89,10 @@ def main():
             continue
         worst = 0.0
         ok = True
+        if sorted(os.listdir(ours)) != sorted(os.listdir(ref)):
+            print(f"FAIL {name}: outputs {sorted(os.listdir(ours))}, expected {sorted(os.listdir(ref))}")
+            failed += 1
+            continue
         for f in sorted(os.listdir(ref)):
             a, b = np.load(os.path.join(ours, f)), np.load(os.path.join(ref, f))
             if a.dtype != b.dtype or a.shape != b.shape:
@@ -80,7 +105,8 @@ def main():
                 ok = False
         print(f"{'PASS' if ok else 'FAIL'} {name}: largest absolute difference {worst:.3g}")
         failed += 0 if ok else 1
-    print(f"{len(models) - failed} of {len(models)} models match onnxruntime within {TOL}")
+    what = "the recorded onnxruntime outputs" if fixtures else "onnxruntime"
+    print(f"{len(models) - failed} of {len(models)} models match {what} within {TOL}")
     return 1 if failed else 0
 
 

@@ -258,11 +258,20 @@ TEST(rejects_cycles_unknown_ops_and_old_opsets)
     ASSERT_EQ(mb_load(&b, &m, &e), AG_EUNPROCESSABLE);
     ASSERT(strstr(e.msg, "NoSuchOp") != NULL);
 
+    /* Old opsets load, except operator versions whose semantics differ. */
     mb_init(&b, 6);
     mb_input(&b, "x");
     mb_node(&b, "Relu", "x", NULL, "y");
     mb_output(&b, "y");
+    ASSERT_OK(mb_load(&b, &m, &e));
+    ml_model_free(m);
+    m = NULL;
+    mb_init(&b, 6);
+    mb_input(&b, "x");
+    mb_node(&b, "Upsample", "x", NULL, "y");
+    mb_output(&b, "y");
     ASSERT_EQ(mb_load(&b, &m, &e), AG_EUNPROCESSABLE);
+    ASSERT(strstr(e.msg, "before opset 7") != NULL);
 
     mb_init(&b, 17);
     mb_input(&b, "x");
@@ -322,7 +331,7 @@ TEST(gemm_matches_naive)
 {
     float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, -1, 2, 0.5f, 1}, c[4];
     /* [2x3] x [3x2] */
-    ml_sgemm(false, false, 2, 2, 3, 1, a, 3, b, 2, 0, c, 2);
+    ml_sgemm(NULL, false, false, 2, 2, 3, 1, a, 3, b, 2, 0, c, 2);
     ASSERT(c[0] == 1 * 1 + 2 * -1 + 3 * 0.5f);
     ASSERT(c[3] == 4 * 0 + 5 * 2 + 6 * 1);
     ASSERT(strstr(ml_blas_info(), "OpenBLAS") != NULL);
