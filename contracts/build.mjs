@@ -18,10 +18,14 @@ const root = resolve(here, '..');
 const require = createRequire(join(root, 'package.json'));
 
 const SOLC_VERSION = '0.8.28';
+const OZ_VERSION = '5.3.0'; // see evmVersion below
 const SETTINGS = {
   optimizer: { enabled: true, runs: 200 },
-  // Cancun: OpenZeppelin 5.x uses mcopy. anvil (and any post-Dencun chain) runs it.
-  evmVersion: 'cancun',
+  // Shanghai: the newest hardfork Ganache 7.9 runs (it has no mcopy, tload/tstore or blob
+  // opcodes). One target for every chain: anvil and post-Dencun chains run Shanghai bytecode
+  // unchanged, so anvil and Ganache execute the same bytes. OpenZeppelin is pinned to 5.3.0, the
+  // last 5.x release whose sources compile without Cancun's mcopy (5.4 uses it in Bytes.sol).
+  evmVersion: 'shanghai',
   metadata: { bytecodeHash: 'ipfs' },
   outputSelection: {
     '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object', 'evm.methodIdentifiers', 'devdoc', 'userdoc'] },
@@ -115,6 +119,10 @@ function main() {
     process.exit(1);
   }
   const ozVersion = JSON.parse(readFileSync(join(root, 'node_modules/@openzeppelin/contracts/package.json'), 'utf8')).version;
+  if (ozVersion !== OZ_VERSION) {
+    console.error(`build.mjs: @openzeppelin/contracts ${ozVersion} found, ${OZ_VERSION} required (npm ci)`);
+    process.exit(1);
+  }
   const sources = ourSources();
   if (Object.keys(sources).length === 0) {
     console.error('build.mjs: no .sol files under contracts/');

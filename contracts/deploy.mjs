@@ -33,6 +33,22 @@ export function readArtifact(dir, name) {
   return a;
 }
 
+/**
+ * Polls for the receipt of `hash` until it exists or `timeoutMs` passes. (ethers' tx.wait()
+ * waits for a new block when the receipt is not there on its first look; on an automining dev
+ * chain the transaction's block may already be the last one, and under load that hangs until
+ * the timeout.) Returns the receipt; throws on timeout.
+ */
+async function waitReceipt(provider, hash, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rc = await provider.getTransactionReceipt(hash);
+    if (rc) return rc;
+    if (Date.now() > deadline) throw new Error(`transaction ${hash} not mined within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function deployOne(signer, artifactsDir, name, args, timeoutMs) {
   const a = readArtifact(artifactsDir, name);
   const factory = new ContractFactory(a.abi, a.bytecode, signer);
@@ -40,8 +56,10 @@ async function deployOne(signer, artifactsDir, name, args, timeoutMs) {
   try {
     c = await factory.deploy(...args);
   } catch (e) {
-    // name the custom error the constructor reverted with, if the ABI knows it
-    const data = e?.data ?? e?.info?.error?.data;
+    // name the custom error the constructor reverted with, if the ABI knows it; Ganache puts
+    // eth_estimateGas revert data in error.data.result, which ethers does not unpack
+    const raw = e?.info?.error?.data;
+    const data = e?.data ?? (raw && typeof raw === 'object' ? raw.result : raw);
     let why = e.shortMessage || e.message;
     try {
       const d = factory.interface.parseError(data);
@@ -50,14 +68,14 @@ async function deployOne(signer, artifactsDir, name, args, timeoutMs) {
     throw new Error(`${name}: deployment reverted: ${why}`);
   }
   const tx = c.deploymentTransaction();
-  const rc = await tx.wait(1, timeoutMs);
+  const rc = await waitReceipt(signer.provider, tx.hash, timeoutMs);
   if (!rc || rc.status !== 1) throw new Error(`${name}: deployment transaction ${tx.hash} failed`);
   return { contract: c, address: await c.getAddress(), txHash: tx.hash, block: rc.blockNumber, abi: a.abi };
 }
 
 async function send(what, promise, timeoutMs) {
   const tx = await promise;
-  const rc = await tx.wait(1, timeoutMs);
+  const rc = await waitReceipt(tx.provider, tx.hash, timeoutMs);
   if (!rc || rc.status !== 1) throw new Error(`${what}: transaction ${tx.hash} failed`);
   return rc;
 }

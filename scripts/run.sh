@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
-# run.sh - `make run`: start a local chain (anvil) and deploy the contracts on
+# run.sh - `make run`: start a local chain (anvil, or Ganache) and deploy the contracts on
 # first start, seed the demo marketplace, then serve it on
 # http://127.0.0.1:8080 following the chain until Ctrl-C. Everything it
 # starts stops with it.
 #
+# AGORA_CHAIN picks the chain: anvil (default, chain id 31337), ganache
+# (npm ganache 7.9, chain id 1337; its data directory defaults to ./data-ganache
+# so the two chains' indexes never mix) or off (serve without a chain).
 # AGORA_CHAIN_RPC=URL uses another EVM JSON-RPC endpoint instead of a local
-# anvil (its deployment manifest must then exist: `agora chain deploy`);
-# AGORA_CHAIN=off serves without a chain.
+# chain (its deployment manifest must then exist: `agora chain deploy`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 AGORA="$BUILD/agora"
+CHAIN=${AGORA_CHAIN:-anvil}
+case $CHAIN in
+  on | anvil) CHAIN=anvil ;;
+  ganache | off) ;;
+  *) echo "run.sh: AGORA_CHAIN must be anvil, ganache or off, not $CHAIN" >&2; exit 2 ;;
+esac
 ANVIL=${ANVIL:-$PWD/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil}
-export AGORA_DATA_DIR=${AGORA_DATA_DIR:-$PWD/data}
+GANACHE=${GANACHE:-$PWD/node_modules/ganache/dist/node/cli.js}
+if [[ $CHAIN == ganache ]]; then
+  export AGORA_DATA_DIR=${AGORA_DATA_DIR:-$PWD/data-ganache}
+else
+  export AGORA_DATA_DIR=${AGORA_DATA_DIR:-$PWD/data}
+fi
 export AGORA_LISTEN=${AGORA_LISTEN:-127.0.0.1:8080}
-ANVIL_PORT=${ANVIL_PORT:-8545}
-# anvil's first development account: a well-known key, for the local chain only
-DEV_KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+CHAIN_PORT=${CHAIN_PORT:-${ANVIL_PORT:-8545}}
+# Both chains fund the ten accounts of this well-known development mnemonic; the
+# first deploys the contracts (`agora chain deploy` with no key uses the node's
+# first unlocked account, on development chains only).
+DEV_MNEMONIC="test test test test test test test test test test test junk"
 
 pids=()
 cleanup() {
@@ -32,30 +47,37 @@ trap cleanup INT TERM EXIT
 mkdir -p "$AGORA_DATA_DIR"
 "$AGORA" demo seed --data-dir "$AGORA_DATA_DIR"
 
-if [[ ${AGORA_CHAIN:-on} != off && -z ${AGORA_CHAIN_RPC:-} ]]; then
+if [[ $CHAIN != off && -z ${AGORA_CHAIN_RPC:-} ]]; then
   # A local development chain whose state persists in the data directory.
-  export AGORA_CHAIN_RPC="http://127.0.0.1:$ANVIL_PORT"
-  "$ANVIL" --host 127.0.0.1 --port "$ANVIL_PORT" --silent \
-    --state "$AGORA_DATA_DIR/anvil-state.json" --state-interval 10 &
+  export AGORA_CHAIN_RPC="http://127.0.0.1:$CHAIN_PORT"
+  if [[ $CHAIN == ganache ]]; then
+    state=$AGORA_DATA_DIR/ganache-db
+    fresh=$([[ -d $state ]] && echo no || echo yes)
+    mkdir -p "$state"
+    node "$GANACHE" --server.host 127.0.0.1 --server.port "$CHAIN_PORT" --chain.chainId 1337 \
+      --chain.hardfork shanghai --wallet.mnemonic "$DEV_MNEMONIC" --wallet.defaultBalance 10000 \
+      --database.dbPath "$state" --logging.quiet >"$AGORA_DATA_DIR/ganache.log" &
+  else
+    state=$AGORA_DATA_DIR/anvil-state.json
+    fresh=$([[ -f $state ]] && echo no || echo yes)
+    "$ANVIL" --host 127.0.0.1 --port "$CHAIN_PORT" --silent \
+      --mnemonic "$DEV_MNEMONIC" --state "$state" --state-interval 10 &
+  fi
   pids+=($!)
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     curl -sf -o /dev/null -H 'Content-Type: application/json' \
       -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$AGORA_CHAIN_RPC" && break
     sleep 0.1
   done
   # first start, or the chain state was lost: (re)deploy
-  if [[ ! -f $AGORA_DATA_DIR/chain.json || ! -f $AGORA_DATA_DIR/anvil-state.json ]]; then
-    keyfile=$(mktemp)
-    printf '%s\n' "$DEV_KEY" >"$keyfile"
-    echo "agora: deploying the contracts to the local chain"
-    "$AGORA" chain deploy --chain-rpc "$AGORA_CHAIN_RPC" --key-file "$keyfile" \
-      --data-dir "$AGORA_DATA_DIR" --force || { rm -f "$keyfile"; exit 1; }
-    rm -f "$keyfile"
+  if [[ ! -f $AGORA_DATA_DIR/chain.json || $fresh == yes ]]; then
+    echo "agora: deploying the contracts to the local $CHAIN chain"
+    "$AGORA" chain deploy --chain-rpc "$AGORA_CHAIN_RPC" --data-dir "$AGORA_DATA_DIR" --force
   fi
 fi
 
 echo "agora: data in $AGORA_DATA_DIR; press Ctrl-C to stop"
-if [[ ${AGORA_CHAIN:-on} == off ]]; then
+if [[ $CHAIN == off ]]; then
   unset AGORA_CHAIN_RPC
 fi
 "$AGORA" serve &

@@ -1,6 +1,6 @@
 /* chain.h - the marketplace's chain: deployment manifests, deploying, and the event indexer.
  *
- * A deployment manifest (DATA_DIR/chain.json, written by contracts/deploy.mjs)
+ * A deployment manifest (DATA_DIR/chain.json, written by `agora chain deploy`)
  * says which chain and which contracts the node follows. The indexer reads
  * their events with eth_getLogs in confirmed, bounded block ranges into the
  * store's chain index (store.h, "chain index"), remembering block hashes so
@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/err.h"
 #include "eth/abi.h"
@@ -53,21 +54,69 @@ struct chain_manifest {
 int chain_manifest_load(const char *path, struct chain_manifest *m, struct ag_err *e);
 void chain_manifest_release(struct chain_manifest *m);
 
+/* ---- Deploying (deploy.c) ----
+ *
+ * chain_deploy() deploys AgoraToken, ModelRegistry, an optional
+ * ArbitrationPanel and the Marketplace from the compiled artifacts
+ * (contracts/build.mjs writes <Name>.json with "abi" and "bytecode"), wires
+ * them exactly as contracts/deploy.mjs does, waits for every receipt, reads
+ * the wiring back with eth_call and writes the manifest: OUT (chainId,
+ * block, deployer, deployedAt, contracts {Name: {address, abi, txHash,
+ * block}}, params, roles) and <dir of OUT>/abi/<Name>.json, each through a
+ * temporary file and a rename. The same bytecode runs on anvil and Ganache
+ * (EVM target Shanghai, docs/contracts.md).
+ *
+ * Transactions are signed here (src/eth wallet) with `key`; without one, on
+ * a development chain (ids 31337 and 1337) they are sent from the node's
+ * first unlocked account (eth_accounts, eth_sendTransaction).
+ *
+ * Ownership: the options are borrowed; *manifest is a new reference.
+ */
+#define CHAIN_ARTIFACT_MAX    ((size_t)8 << 20) /* one build.mjs artifact file */
+#define CHAIN_MAX_FEE_BPS     1000u             /* the Marketplace's MAX_FEE_BPS */
+#define CHAIN_MAX_ROYALTY_BPS 1000u             /* MAX_ROYALTY_BPS */
+#define CHAIN_MAX_DISPUTE_WIN (30u * 86400u)    /* MAX_DISPUTE_WINDOW, seconds */
+
+enum chain_faucet { CHAIN_FAUCET_AUTO, CHAIN_FAUCET_ON, CHAIN_FAUCET_OFF };
+
 struct chain_deploy_opts {
-    const char *rpc;           /* JSON-RPC URL */
-    const char *key_file;      /* file holding the deployer's hex private key */
-    const char *contracts_dir; /* the contracts/ source directory (deploy.mjs) */
-    const char *artifacts;     /* build.mjs output; built into DATA_DIR when NULL */
-    const char *out;           /* manifest path */
-    const char *node;          /* node binary; "node" from PATH when NULL */
+    const char *rpc;            /* JSON-RPC URL */
+    const uint8_t *key;         /* 32-byte deployer key; NULL: the node's unlocked account */
+    const char *artifacts;      /* build.mjs output directory */
+    const char *out;            /* manifest path */
+    unsigned fee_bps;           /* platform fee, default 250 */
+    unsigned royalty_bps;       /* total royalty to parent owners, default 500 */
+    uint64_t dispute_window;    /* escrow and dispute window in seconds, default 259200 */
+    const char *initial_supply; /* AGR minted to the deployer, up to 18 decimals; "1000000" */
+    enum chain_faucet faucet;   /* AUTO: on for chain ids 31337 and 1337 */
+    const char *treasury;       /* fee recipient; NULL: the deployer */
+    const char *pricing_signer; /* quote signer; NULL: the deployer */
+    const char *arbitrator;     /* address, or "panel" for a new ArbitrationPanel; NULL: deployer */
+    const char *governance;     /* starts a governance transfer to it; NULL: none */
+    long timeout_ms;            /* per-transaction receipt timeout, default 120000 */
+    FILE *progress;             /* when set, one line per transaction */
 };
 
-/* chain_deploy() runs contracts/deploy.mjs with node (posix_spawn; the
- * compiled artifacts are built first with build.mjs when absent) and checks
- * the manifest it wrote loads. Returns 0, AG_EINVAL for missing options,
- * AG_EIO when node cannot be run, or AG_EUNPROCESSABLE when deployment
- * failed (its message is on stderr). */
-int chain_deploy(const struct chain_deploy_opts *o, struct ag_err *e);
+/* chain_deploy_opts_init() fills in the defaults above (all pointers NULL). */
+void chain_deploy_opts_init(struct chain_deploy_opts *o);
+
+/* chain_deploy() deploys and writes the manifest (see above); *manifest
+ * (may be NULL) receives it as written. Returns 0; AG_EINVAL for a bad
+ * option (checked before anything is sent: caps, addresses, a faucet on a
+ * non-development chain, no key and no unlocked account), AG_ENOTFOUND /
+ * AG_EINVAL for a missing or malformed artifact, AG_EUNPROCESSABLE when a
+ * transaction reverts (the custom error is named: "Marketplace: deployment
+ * reverted: ZeroAddress()"), AG_EUNAVAILABLE / AG_ETIMEOUT for the node,
+ * AG_EIO when the manifest cannot be written. Nothing is written on failure. */
+int chain_deploy(const struct chain_deploy_opts *o, json_t **manifest, struct ag_err *e);
+
+/* chain_build_artifacts() runs `node CONTRACTS_DIR/build.mjs --out OUT --quiet`
+ * (node from PATH when `node` is NULL), which compiles only when the sources
+ * changed. Returns 0, AG_EINVAL without build.mjs, AG_EIO when node cannot
+ * be run, AG_EUNPROCESSABLE when compilation fails (solc's messages are on
+ * stderr). */
+int chain_build_artifacts(const char *node, const char *contracts_dir, const char *out,
+                          struct ag_err *e);
 
 /* chain_licence_onchain() asks the chain itself (eth_call at "latest", for
  * when the index lags) whether any of the `n` addresses ("0x" hex) holds a

@@ -1,5 +1,5 @@
-/* manifest.c - deployment manifests: reading chain.json and its ABIs, and deploying with
- * deploy.mjs. */
+/* manifest.c - deployment manifests: reading chain.json and its ABIs, and on-chain licence
+ * checks. (Deploying is deploy.c.) */
 #include "core/common.h"
 #include "core/buf.h"
 #include "core/json.h"
@@ -10,12 +10,6 @@
 #include "eth/rpc.h"
 
 #include <limits.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char **environ;
 
 const char *const chain_contract_names[CHAIN_NCONTRACTS] = {"AgoraToken", "ModelRegistry",
                                                             "Marketplace"};
@@ -208,65 +202,6 @@ void chain_slug_hash(const char *owner, const char *slug, char out[67])
     snprintf(out, 67, "0x");
     for (int i = 0; i < 32; i++)
         snprintf(out + 2 + 2 * i, 3, "%02x", h[i]);
-}
-
-/* run() spawns argv and waits; 0 when it exited 0. */
-static int run(char *const argv[], struct ag_err *e)
-{
-    pid_t pid;
-    int status = 0, err = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
-
-    if (err)
-        return ag_errf(e, AG_EIO, NULL, "cannot run %s: %s", argv[0], strerror(err));
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return ag_errf(e, AG_EIO, NULL, "waitpid: %s", strerror(errno));
-    if (!WIFEXITED(status) || WEXITSTATUS(status))
-        return ag_errf(e, AG_EUNPROCESSABLE, NULL, "%s %s failed (exit status %d)", argv[0],
-                       argv[1], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    return 0;
-}
-
-int chain_deploy(const struct chain_deploy_opts *o, struct ag_err *e)
-{
-    char script[PATH_MAX], build[PATH_MAX], art[PATH_MAX], probe[PATH_MAX + 32];
-    const char *node = o->node ? o->node : "node";
-    const char *slash = o->out ? strrchr(o->out, '/') : NULL;
-    struct chain_manifest m;
-    int rc;
-
-    if (!o->rpc || !o->key_file || !o->contracts_dir || !o->out)
-        return ag_errf(e, AG_EINVAL, NULL,
-                       "deploy needs an RPC URL, a key file, the contracts"
-                       " directory and an output path");
-    if (access(o->key_file, R_OK))
-        return ag_errf(e, AG_EINVAL, "key-file", "cannot read key file %s", o->key_file);
-    snprintf(script, sizeof(script), "%s/deploy.mjs", o->contracts_dir);
-    snprintf(build, sizeof(build), "%s/build.mjs", o->contracts_dir);
-    if (access(script, R_OK))
-        return ag_errf(e, AG_EINVAL, "contracts-dir", "no deploy.mjs in %s", o->contracts_dir);
-    if (o->artifacts) {
-        str_copy(art, o->artifacts, sizeof(art));
-    } else {
-        snprintf(art, sizeof(art), "%.*s/contracts-build", slash ? (int)(slash - o->out) : 1,
-                 slash ? o->out : ".");
-    }
-    snprintf(probe, sizeof(probe), "%s/Marketplace.json", art);
-    if (access(probe, R_OK)) {
-        char *argv[] = {(char *)node, build, "--out", art, "--quiet", NULL};
-        if ((rc = run(argv, e)))
-            return rc;
-    }
-    {
-        char *argv[] = {
-            (char *)node,  script, "--rpc", (char *)o->rpc, "--key-file", (char *)o->key_file,
-            "--artifacts", art,    "--out", (char *)o->out, NULL};
-        if ((rc = run(argv, e)))
-            return rc;
-    }
-    if (!(rc = chain_manifest_load(o->out, &m, e)))
-        chain_manifest_release(&m);
-    return rc;
 }
 
 /* call_word() runs eth_call of `sig` with `args` on contract `to` and

@@ -1,10 +1,10 @@
-// disputes.test.mjs - disputes on a real anvil: opening in and out of the window, both rulings,
+// disputes.test.mjs - disputes on a real dev chain: opening in and out of the window, both rulings,
 // who may rule, and the ArbitrationPanel (ERC-792-style arbitrator contract) holding the role.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseEther, MaxUint256 } from 'ethers';
 import {
-  startAnvil, freshSet, devWallet, expectRevert, mined, eventsOf, newModel, increaseTime, mineAt,
+  startChain, freshSet, devWallet, expectRevert, mined, eventsOf, newModel, increaseTime, mineAt,
 } from './lib.mjs';
 
 const WINDOW = 3n * 24n * 3600n;
@@ -14,7 +14,7 @@ const RELEASE = 2n;
 let chain, gov, seller, buyer, parentOwner, stranger, arb2;
 
 before(async () => {
-  chain = await startAnvil();
+  chain = await startChain();
   const w = (i) => devWallet(chain.provider, i);
   [gov, seller, buyer, parentOwner, stranger, arb2] = [w(0), w(1), w(2), w(3), w(4), w(5)];
 });

@@ -1,5 +1,6 @@
-// lib.mjs - shared helpers for the contract tests: build artifacts, a real anvil on a free port,
-// deployment of the full set, anvil's dev wallets, custom-error assertions and chain time control.
+// lib.mjs - shared helpers for the contract tests: build artifacts, a real dev chain (anvil, or
+// Ganache with AGORA_TEST_CHAIN=ganache) on a free port, deployment of the full set, the dev
+// wallets, custom-error assertions and chain time control.
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +14,29 @@ import { deployAll, writeManifest } from '../../contracts/deploy.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 export const ROOT = process.env.AGORA_SRC ? resolve(process.env.AGORA_SRC) : resolve(here, '..', '..');
 export const ANVIL = join(ROOT, 'node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil');
+export const GANACHE = join(ROOT, 'node_modules/ganache/dist/node/cli.js');
+// Both chains derive their ten funded dev accounts from this mnemonic, so the keys are the same.
 const MNEMONIC = 'test test test test test test test test test test test junk';
+
+/** Which dev chain the tests run on: AGORA_TEST_CHAIN=anvil (default) or ganache. */
+export const CHAIN_KIND = (process.env.AGORA_TEST_CHAIN || 'anvil').toLowerCase();
+if (!['anvil', 'ganache'].includes(CHAIN_KIND)) throw new Error(`AGORA_TEST_CHAIN must be anvil or ganache, not ${CHAIN_KIND}`);
+/** The default chain id of that dev chain: 31337 for anvil, 1337 for Ganache. */
+export const DEV_CHAIN_ID = CHAIN_KIND === 'ganache' ? 1337 : 31337;
+
+// The command line that starts the chosen chain on `port`, with `chainId` when given.
+function chainCommand(port, chainId) {
+  if (CHAIN_KIND === 'ganache') {
+    const args = [GANACHE, '--server.host', '127.0.0.1', '--server.port', String(port),
+      '--wallet.mnemonic', MNEMONIC, '--wallet.totalAccounts', '10', '--wallet.defaultBalance', '10000',
+      '--chain.hardfork', 'shanghai', '--logging.quiet'];
+    if (chainId !== undefined) args.push('--chain.chainId', String(chainId));
+    return [process.execPath, args];
+  }
+  const args = ['--port', String(port), '--silent'];
+  if (chainId !== undefined) args.push('--chain-id', String(chainId));
+  return [ANVIL, args];
+}
 
 let artifactsDir = null;
 
@@ -65,21 +88,22 @@ export const freePort = () => new Promise((res, rej) => {
 });
 
 /**
- * Starts anvil on a free port (extra args appended, e.g. ['--chain-id', '5']) and waits until it
- * answers. Returns {url, provider, stop()}; stop() kills it. Retries another port if the chosen
- * one was taken in between.
+ * Starts the dev chain (CHAIN_KIND) on a free port, with chain id `opts.chainId` when given, and
+ * waits until it answers. Returns {url, provider, stop()}; stop() kills it. Retries another port
+ * if the chosen one was taken in between.
  */
-export async function startAnvil(extra = []) {
+export async function startChain(opts = {}) {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
-    const proc = spawn(ANVIL, ['--port', String(port), '--silent', ...extra], { stdio: 'ignore' });
+    const [cmd, args] = chainCommand(port, opts.chainId);
+    const proc = spawn(cmd, args, { stdio: 'ignore' });
     let exited = false;
     proc.on('exit', () => { exited = true; });
-    // never leave an anvil behind, even when a test throws past its after() hook
+    // never leave a chain behind, even when a test throws past its after() hook
     const reap = () => { if (!exited) proc.kill('SIGKILL'); };
     process.once('exit', reap);
     const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 300 && !exited; i++) {
+    for (let i = 0; i < 600 && !exited; i++) {
       try {
         const r = await fetch(url, {
           method: 'POST',
@@ -87,6 +111,10 @@ export async function startAnvil(extra = []) {
           body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
         });
         const { result } = await r.json();
+        // the answer may come from another process that took the port first, while ours is
+        // still failing to bind: make sure ours is alive a moment later
+        await new Promise((res) => setTimeout(res, 200));
+        if (exited) break;
         const provider = new JsonRpcProvider(url, Number(result), { staticNetwork: true, cacheTimeout: -1, pollingInterval: 50 });
         return {
           url,
@@ -100,10 +128,10 @@ export async function startAnvil(extra = []) {
     process.removeListener('exit', reap);
     proc.kill('SIGKILL');
   }
-  throw new Error('anvil did not start');
+  throw new Error(`${CHAIN_KIND} did not start`);
 }
 
-/** anvil's i-th dev account (10 exist, each with 10,000 ETH), connected to `provider`. */
+/** The chain's i-th dev account (10 exist, each with 10,000 ETH), connected to `provider`. */
 export function devWallet(provider, i) {
   return HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).connect(provider);
 }
@@ -126,7 +154,7 @@ export { writeManifest };
 /**
  * Returns an async function that yields the deployed set in its freshly deployed state: the
  * first call deploys (deploySet) and takes an evm_snapshot; each later call reverts to that
- * snapshot (and takes a new one, since anvil consumes a snapshot on revert). Much faster than
+ * snapshot (and takes a new one, since anvil and Ganache consume a snapshot on revert). Much faster than
  * redeploying for every test; contract addresses stay the same. `setup(set)`, when given, runs
  * once after the deployment and before the snapshot (e.g. to fund accounts).
  */
@@ -146,9 +174,21 @@ export function freshSet(provider, opts = {}, setup = null) {
   };
 }
 
+/**
+ * The revert data carried by an ethers error, or null. anvil puts it in the JSON-RPC error's
+ * "data" string; Ganache does so for eth_call, but for eth_estimateGas it sends an object
+ * {hash, programCounter, result, reason, message} whose "result" holds the data, which ethers
+ * does not unpack ("missing revert data").
+ */
+export function revertData(e) {
+  const raw = e?.info?.error?.data ?? e?.error?.data;
+  const data = e?.data ?? (raw && typeof raw === 'object' ? raw.result : raw);
+  return typeof data === 'string' ? data : null;
+}
+
 /** Decodes the revert data carried by an ethers error, or null. */
 export function decodeRevert(e) {
-  const data = e?.data ?? e?.info?.error?.data ?? e?.error?.data;
+  const data = revertData(e);
   if (typeof data !== 'string' || data.length < 10) return null;
   try {
     return errorInterface().parseError(data);
@@ -165,7 +205,10 @@ export async function expectRevert(promise, name, args) {
   let err = null;
   try {
     const r = await promise;
-    if (r && typeof r.wait === 'function') await r.wait();
+    if (r && typeof r.wait === 'function') {
+      const rc = await receiptOf(r);
+      if (rc.status !== 1) await r.wait(); // throws the CALL_EXCEPTION with the revert data
+    }
   } catch (e) {
     err = e;
   }
@@ -194,10 +237,24 @@ export async function latestTimestamp(provider) {
   return BigInt((await provider.getBlock('latest')).timestamp);
 }
 
+/**
+ * Polls for the receipt of transaction `tx` (60 s at most). Not tx.wait(): when the receipt is
+ * missing on its first look, ethers waits for a *new* block, and on an automining chain the
+ * transaction's block can already be the last one (a hang seen under load).
+ */
+export async function receiptOf(tx) {
+  for (let i = 0; i < 600; i++) {
+    const rc = await tx.provider.getTransactionReceipt(tx.hash);
+    if (rc) return rc;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`transaction ${tx.hash} not mined within 60 s`);
+}
+
 /** Sends a transaction and waits for its receipt; fails the test on a revert. */
 export async function mined(promise) {
   const tx = await promise;
-  const rc = await tx.wait();
+  const rc = await receiptOf(tx);
   assert.equal(rc.status, 1, 'transaction succeeded');
   return rc;
 }

@@ -1,10 +1,10 @@
-// market.test.mjs - Marketplace on a real anvil: list-price and permit buys, signed quotes, fee and
+// market.test.mjs - Marketplace on a real dev chain: list-price and permit buys, signed quotes, fee and
 // royalty arithmetic, escrow timing, withdrawals, governance setters; every revert's custom error.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseEther, ZeroAddress, TypedDataEncoder, MaxUint256 } from 'ethers';
 import {
-  startAnvil, freshSet, devWallet, expectRevert, mined, eventsOf, newModel, signPermit, signQuote,
+  startChain, freshSet, devWallet, expectRevert, mined, eventsOf, newModel, signPermit, signQuote,
   QUOTE_TYPES, increaseTime, latestTimestamp, mineAt,
 } from './lib.mjs';
 
@@ -15,7 +15,7 @@ const WINDOW = 3n * 24n * 3600n;
 let chain, fresh, set, gov, seller, buyer, ownerA, ownerB, buyer2, stranger;
 
 before(async () => {
-  chain = await startAnvil();
+  chain = await startChain();
   const w = (i) => devWallet(chain.provider, i);
   [gov, seller, buyer, ownerA, ownerB, buyer2, stranger] = [w(0), w(1), w(2), w(3), w(4), w(5), w(6)];
   fresh = freshSet(chain.provider, { feeBps: FEE_BPS, royaltyBps: ROYALTY_BPS, disputeWindow: WINDOW }, async (s) => {

@@ -1,12 +1,12 @@
-// registry.test.mjs - ModelRegistry on a real anvil: registration, publishing, immutability, lineage, events, reverts.
+// registry.test.mjs - ModelRegistry on a real dev chain: registration, publishing, immutability, lineage, events, reverts.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { ZeroHash } from 'ethers';
-import { startAnvil, freshSet, devWallet, expectRevert, mined, eventsOf, slug, sha, newModel } from './lib.mjs';
+import { startChain, freshSet, devWallet, expectRevert, mined, eventsOf, slug, sha, newModel } from './lib.mjs';
 
 let chain, fresh, set, seller, other;
 
-before(async () => { chain = await startAnvil(); fresh = freshSet(chain.provider); });
+before(async () => { chain = await startChain(); fresh = freshSet(chain.provider); });
 after(() => chain?.stop());
 beforeEach(async () => {
   set = await fresh();

@@ -1,16 +1,16 @@
 // scenario.test.mjs - a random mix of purchases, disputes, rulings, releases and withdrawals on a
-// real anvil, checking after every step that the books balance and every licence is as expected.
+// real dev chain, checking after every step that the books balance and every licence is as expected.
 // The seed is printed; set CONTRACTS_SEED to replay a run.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { parseEther, MaxUint256 } from 'ethers';
-import { startAnvil, deploySet, devWallet, mined, eventsOf, newModel, increaseTime } from './lib.mjs';
+import { startChain, deploySet, devWallet, mined, eventsOf, newModel, increaseTime } from './lib.mjs';
 
 const STEPS = 60;
 let chain;
 
-before(async () => { chain = await startAnvil(); });
+before(async () => { chain = await startChain(); });
 after(() => chain?.stop());
 
 function rng(seed) {
