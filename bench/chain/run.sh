@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # bench/chain/run.sh - indexer throughput: replaying N licence purchases from a
-# local anvil into a fresh node, beside one plain eth_getLogs of the same range.
+# local anvil into a fresh node, beside one plain eth_getLogs of the same range;
+# then buy-to-unlock latency (bench/chain/unlock.py: from `agora buy` returning to
+# the node serving the file, automine and 1-second blocks, beside ethers' buy).
 #
-#   bench/chain/run.sh [N]           (default 10000 purchases)
+#   bench/chain/run.sh [N] [RUNS]    (default 10000 purchases, 7 unlock runs per mode)
+#   BENCH_ONLY=unlock bench/chain/run.sh   (only the unlock latency)
 # Environment: AGORA_BIN (an agora binary; default: a Release build made in
 # $BUILD, default /tmp/agora-bench-chain), BENCH_DIR (default a fresh /tmp dir).
 #
@@ -20,6 +23,11 @@ n=${1:-10000}
 bin=$(agora_bin "$src" "${BUILD:-/tmp/agora-bench-chain}")
 dir=${BENCH_DIR:-$(mktemp -d /tmp/agora-chain-bench.XXXXXX)}
 mkdir -p "$dir" "$src/bench/out"
+if [[ "${BENCH_ONLY:-}" == unlock ]]; then
+  /usr/bin/python3 "$here/unlock.py" "$bin" "$src" "$dir/unlock" "${2:-7}" 2>"$dir/unlock.json" |
+    tee "$src/bench/out/chain-unlock.txt"
+  exit 0
+fi
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 rpc=http://127.0.0.1:$port
 pids=()
@@ -66,7 +74,7 @@ for run in 1 2; do
   out=$(AGORA_LOG_LEVEL=warn /usr/bin/python3 - "$bin" "$data" "$rpc" "$manifest" <<'PY'
 import json, subprocess, sys, time, urllib.request
 bin_, data, rpc, manifest = sys.argv[1:]
-p = subprocess.Popen([bin_, "serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--chain-rpc", rpc,
+p = subprocess.Popen([bin_, "serve", "--listen", "127.0.0.1:0", "--rate-ip", "0", "--data-dir", data, "--chain-rpc", rpc,
                       "--chain-manifest", manifest, "--chain-poll-ms", "50"], stdout=subprocess.PIPE)
 line = p.stdout.readline().decode()
 t0 = time.monotonic()
@@ -101,3 +109,6 @@ print("  %-44s %9.0f ms  %9.0f events/s" % ("agora indexer, fresh node to caught
 print("  ratio (indexer / plain fetch, ethers)        %9.2fx" % (ours / ref))
 print("  ratio (indexer / plain fetch, curl)          %9.2fx" % (ours / crl))
 PY
+
+/usr/bin/python3 "$here/unlock.py" "$bin" "$src" "$dir/unlock" "${2:-7}" 2>"$dir/unlock.json" |
+  tee "$src/bench/out/chain-unlock.txt"

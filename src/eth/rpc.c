@@ -137,6 +137,9 @@ static void take_error(struct rpc_client *c, json_t *err)
         c->err.data = strdup(json_string_value(d));
     else if (json_is_object(d) && json_is_string(json_object_get(d, "data")))
         c->err.data = strdup(json_string_value(json_object_get(d, "data")));
+    else if (json_is_object(d) && json_is_string(json_object_get(d, "result")))
+        /* Ganache 7's eth_estimateGas: {hash, programCounter, result, reason, message} */
+        c->err.data = strdup(json_string_value(json_object_get(d, "result")));
     else if (d && !json_is_null(d))
         c->err.data = json_dumps(d, JSON_COMPACT);
 }

@@ -1,6 +1,7 @@
 /* wallet.c - nonce management, gas estimation and fee selection for signed sends. */
 #include "core/common.h"
 
+#include "core/util.h"
 #include "eth/addr.h"
 #include "eth/secp.h"
 #include "eth/tx.h"
@@ -68,15 +69,27 @@ static int fill_fees(struct wallet *w, struct eth_tx *tx, struct ag_err *e)
     return 0;
 }
 
-/* explain_revert() turns the RPC error of a failed estimate into `e`. */
-static int explain_revert(struct wallet *w, const struct abi_func *errors, size_t nerrors, int rc,
-                          struct ag_err *e)
+/* has_revert_data() tells whether the last RPC error carried revert bytes. */
+static bool has_revert_data(const struct rpc_client *c)
 {
-    struct buf why;
+    return c->err.data && str_starts(c->err.data, "0x") && strlen(c->err.data) > 2;
+}
+
+/* explain_revert() turns the RPC error of a failed estimate into `e`. Some
+ * nodes (Ganache 7) answer a reverting eth_estimateGas without the revert
+ * data; the same call is then replayed with eth_call, which carries it. */
+static int explain_revert(struct wallet *w, const struct rpc_callmsg *m,
+                          const struct abi_func *errors, size_t nerrors, int rc, struct ag_err *e)
+{
+    struct buf why, ret;
     buf_init(&why, 4096);
+    buf_init(&ret, 4096);
+    if (rc == AG_EUNPROCESSABLE && !has_revert_data(w->rpc))
+        rpc_eth_call(w->rpc, m, "latest", &ret, NULL);
     if (rc == AG_EUNPROCESSABLE && rpc_revert_reason(w->rpc, errors, nerrors, &why) == 0)
         rc = ag_errf(e, AG_EUNPROCESSABLE, NULL, "transaction would revert: %s", why.p);
     buf_release(&why);
+    buf_release(&ret);
     return rc;
 }
 
@@ -101,7 +114,7 @@ int wallet_send(struct wallet *w, const struct wallet_tx *t, const struct abi_fu
         uint64_t est = 0;
         rc = rpc_estimate_gas(w->rpc, &m, &est, e);
         if (rc) {
-            rc = explain_revert(w, errors, nerrors, rc, e);
+            rc = explain_revert(w, &m, errors, nerrors, rc, e);
             goto out;
         }
         tx.gas_limit = est + est * w->gas_margin_pct / 100;
