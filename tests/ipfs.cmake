@@ -12,6 +12,16 @@ else()
   message(WARNING "node or node_modules/ipfs-unixfs-importer missing: ipfs.js_* tests not registered")
 endif()
 
+# A real IPFS client: @helia/verified-fetch with our node as its only
+# trustless gateway fetches model files and must get identical bytes.
+if(NODE AND EXISTS ${CMAKE_SOURCE_DIR}/node_modules/@helia/verified-fetch)
+  add_test(NAME ipfs.helia_verified_fetch
+           COMMAND ${NODE} ${CMAKE_CURRENT_SOURCE_DIR}/ipfs/helia.mjs $<TARGET_FILE:agora>)
+  set_tests_properties(ipfs.helia_verified_fetch PROPERTIES TIMEOUT 300)
+else()
+  message(WARNING "node or node_modules/@helia/verified-fetch missing: ipfs.helia_verified_fetch not registered")
+endif()
+
 # Parser fuzzing: the driver's own mutation loop under the sanitizers (see
 # tests/ipfs/fuzz_ipfs.c for the libFuzzer build).
 add_executable(fuzz_ipfs ${CMAKE_CURRENT_SOURCE_DIR}/ipfs/fuzz_ipfs.c)

@@ -2,7 +2,7 @@
 # bench/ipfs/run.sh - hashing/import speed of `agora ipfs add` beside OpenSSL and the JS importer.
 #
 #   bench/ipfs/run.sh [SIZE_MB]          (default 256)
-# Environment: AGORA_IPFS_BIN (an agora-ipfs or agora binary; default: a
+# Environment: AGORA_IPFS_BIN (an agora binary; default: $AGORA_BIN or a
 # Release build made in $BUILD, default /tmp/agora-bench-ipfs), BENCH_DIR
 # (where the test file and data dir go; default a fresh /tmp directory).
 # All figures come from this one run, on the same cached file.
@@ -12,10 +12,9 @@ src=$(cd "$here/../.." && pwd)
 size_mb=${1:-256}
 build=${BUILD:-/tmp/agora-bench-ipfs}
 
+. "$here/../lib.sh"
 if [[ -z "${AGORA_IPFS_BIN:-}" ]]; then
-  cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -Wno-dev >/dev/null
-  cmake --build "$build" --target agora-ipfs -j2 >/dev/null
-  AGORA_IPFS_BIN=$build/agora-ipfs
+  AGORA_IPFS_BIN=$(agora_bin "$src" "$build")
 fi
 bin=$AGORA_IPFS_BIN
 sub=()

@@ -7,6 +7,9 @@
 # $BUILD, default /tmp/agora-bench-storage), BENCH_DIR (where the file, the
 # node's data dir and the copies go; default a fresh /tmp directory).
 #
+# Download is also measured beside nginx (sendfile on) serving the same
+# bytes from the same disk, with the same curl, in the same run.
+#
 # Upload = one PATCH of the whole file with curl, timed until the node's
 # answer, which comes after the import into the blockstore (chunking,
 # hashing, fsynced blocks): compared with `cp FILE COPY && sync` (the same
@@ -81,14 +84,45 @@ for _ in 1 2 3; do
 done
 r_js=$(mbps "$T_js")
 
-T_dl=999999
-for _ in 1 2 3; do
-  t0=$(now)
-  curl -sf "$url/api/v1/models/bench/m/versions/1.0.3/files/w.bin" -o /dev/null
-  t1=$(now)
+# nginx serving the same bytes (a hard link in its root), one worker, as we
+# run: no master process, so nothing changes user and nothing outside $dir.
+mkdir -p "$dir/nginx/html" "$dir/nginx/tmp"
+ln -f "$file" "$dir/nginx/html/w.bin" 2>/dev/null || cp "$file" "$dir/nginx/html/w.bin"
+nport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$dir/nginx/nginx.conf" <<NGINX
+daemon off;
+master_process off;
+worker_processes 1;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path $dir/nginx/tmp;
+    proxy_temp_path $dir/nginx/tmp;
+    fastcgi_temp_path $dir/nginx/tmp;
+    uwsgi_temp_path $dir/nginx/tmp;
+    scgi_temp_path $dir/nginx/tmp;
+    default_type application/octet-stream;
+    server { listen 127.0.0.1:$nport; root $dir/nginx/html; }
+}
+NGINX
+/usr/sbin/nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" 2>"$dir/nginx/stderr" &
+npid=$!
+trap 'kill $pid $npid 2>/dev/null; wait $pid $npid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf -o /dev/null -r 0-0 "http://127.0.0.1:$nport/w.bin" && break; sleep 0.1; done
+# Alternate the two so that a burst of load hits both alike; best of 5 each.
+T_dl=999999; T_ng=999999
+for _ in 1 2 3 4 5; do
+  t0=$(now); curl -sf "http://127.0.0.1:$nport/w.bin" -o /dev/null; t1=$(now)
+  t=$(calc "$t1 - $t0"); T_ng=$(calc "($t < $T_ng) ? $t : $T_ng")
+  t0=$(now); curl -sf "$url/api/v1/models/bench/m/versions/1.0.3/files/w.bin" -o /dev/null; t1=$(now)
   t=$(calc "$t1 - $t0"); T_dl=$(calc "($t < $T_dl) ? $t : $T_dl")
 done
 r_dl=$(mbps "$T_dl")
+r_ng=$(mbps "$T_ng")
 
 T_cat=999999
 for _ in 1 2 3; do
@@ -103,7 +137,9 @@ printf '%-52s %6s MB/s\n' "upload: PATCH through the node (import, fsync)" "$r_u
 printf '%-52s %6s MB/s  node/cp %s\n' "cp FILE + sync (same disk)" "$r_cp" "$(ratio "$r_up" "$r_cp")"
 printf '%-52s %6s MB/s  node/js %s\n' "JS ipfs-unixfs-importer, hash only (1 MiB reads)" "$r_js" \
   "$(ratio "$r_up" "$r_js")"
-printf '%-52s %6s MB/s\n' "download: GET through the node (verified reads)" "$r_dl"
+printf '%-52s %6s MB/s  node/nginx %s\n' "download: GET through the node (verified reads)" "$r_dl" \
+  "$(ratio "$r_dl" "$r_ng")"
+printf '%-52s %6s MB/s\n' "nginx, same bytes from disk (sendfile)" "$r_ng"
 printf '%-52s %6s MB/s  node/cat %s\n' "cat FILE > /dev/null (page cache)" "$r_cat" \
   "$(ratio "$r_dl" "$r_cat")"
 [[ $cid == "$cid_js" ]]

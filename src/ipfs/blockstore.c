@@ -2,11 +2,13 @@
 #include "core/common.h"
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/encoding.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "ipfs/blockstore.h"
 
@@ -23,7 +25,24 @@ struct blockstore {
     bool batching;
     struct staged *staged;    /* BLOCKSTORE_BATCH_BLOCKS slots while batching */
     size_t nstaged, staged_bytes;
+    blockstore_fetch_fn fetch; /* where missing blocks come from, or NULL */
+    /* Shard directories this handle has seen exist (32 x 32 two-character
+     * base32 names), so a put costs no mkdir() once its shard is there.
+     * Racing threads at worst both set a flag. */
+    _Atomic unsigned char shard_ok[32 * 32];
+    void *fetch_ctx;
 };
+
+void blockstore_set_fetch(struct blockstore *bs, blockstore_fetch_fn fn, void *ctx)
+{
+    bs->fetch = fn;
+    bs->fetch_ctx = ctx;
+}
+
+bool blockstore_can_fetch(const struct blockstore *bs)
+{
+    return bs->fetch != NULL;
+}
 
 const char *blockstore_dir(const struct blockstore *bs)
 {
@@ -215,11 +234,26 @@ int blockstore_path(const struct blockstore *bs, const struct cid *cid, char *ou
     return 0;
 }
 
+/* shard_index() numbers a key's shard 0..1023 (-1 if not base32). */
+static int shard_index(const char *key)
+{
+    size_t n = strlen(key);
+    int v = 0;
+    for (size_t i = n - 3; i < n - 1; i++) {
+        char c = key[i];
+        int d = c >= 'A' && c <= 'Z' ? c - 'A' : c >= '2' && c <= '7' ? c - '2' + 26 : -1;
+        if (d < 0)
+            return -1;
+        v = v * 32 + d;
+    }
+    return v;
+}
+
 int blockstore_put(struct blockstore *bs, const struct cid *cid, const void *data,
                    size_t len, struct ag_err *e)
 {
     char key[KEY_MAX], dir[PATH_MAX], path[PATH_MAX];
-    int rc;
+    int rc, shard;
 
     if (cid->mh_code == MC_IDENTITY)
         return 0;
@@ -231,14 +265,26 @@ int blockstore_put(struct blockstore *bs, const struct cid *cid, const void *dat
         return ag_errf(e, AG_ETOOBIG, "path", "blockstore path too long");
     if (access(path, F_OK) == 0)
         return 0;
-    if (mkdir(dir, 0755) < 0) {
-        if (errno != EEXIST)
-            return ag_errf(e, AG_EIO, "blockstore", "cannot create %s: %s", dir, strerror(errno));
-    } else if (bs->sync && !bs->batching && fsync_dir(bs->dir) < 0) {
-        return ag_errf(e, AG_EIO, "blockstore", "cannot fsync %s: %s", bs->dir, strerror(errno));
+    shard = shard_index(key);
+    if (shard < 0 || !atomic_load(&bs->shard_ok[shard])) {
+        if (mkdir(dir, 0755) < 0) {
+            if (errno != EEXIST)
+                return ag_errf(e, AG_EIO, "blockstore", "cannot create %s: %s", dir,
+                               strerror(errno));
+        } else if (bs->sync && !bs->batching && fsync_dir(bs->dir) < 0) {
+            return ag_errf(e, AG_EIO, "blockstore", "cannot fsync %s: %s", bs->dir,
+                           strerror(errno));
+        }
+        if (shard >= 0)
+            atomic_store(&bs->shard_ok[shard], 1);
     }
-    if (!bs->batching)
-        return write_atomic(dir, path, data, len, bs->sync, NULL, e);
+    if (!bs->batching) {
+        rc = write_atomic(dir, path, data, len, bs->sync, NULL, e);
+        /* A shard directory removed behind our back: make it again, once. */
+        if (rc == AG_EIO && shard >= 0 && access(dir, F_OK) != 0 && mkdir(dir, 0755) == 0)
+            rc = write_atomic(dir, path, data, len, bs->sync, NULL, e);
+        return rc;
+    }
     if (bs->nstaged == BLOCKSTORE_BATCH_BLOCKS || bs->staged_bytes + len > BLOCKSTORE_BATCH_BYTES) {
         rc = blockstore_batch_commit(bs, e);
         if (!rc)
@@ -251,6 +297,8 @@ int blockstore_put(struct blockstore *bs, const struct cid *cid, const void *dat
     if (!st->path)
         return ag_err_set(e, AG_ENOMEM);
     rc = write_atomic(dir, path, data, len, bs->sync, &st->tmp, e);
+    if (rc == AG_EIO && shard >= 0 && access(dir, F_OK) != 0 && mkdir(dir, 0755) == 0)
+        rc = write_atomic(dir, path, data, len, bs->sync, &st->tmp, e);
     if (rc) {
         free(st->path);
         st->path = NULL;
@@ -344,8 +392,9 @@ out:
     return rc;
 }
 
-int blockstore_get(struct blockstore *bs, const struct cid *cid, struct buf *out,
-                   struct ag_err *e)
+/* local_get() is blockstore_get() without the fetch fallback. */
+static int local_get(struct blockstore *bs, const struct cid *cid, struct buf *out,
+                     struct ag_err *e)
 {
     char path[PATH_MAX], name[CID_MAX_STR];
     size_t n0 = out->n, off = 0;
@@ -415,6 +464,47 @@ out:
         out->n = n0;
         out->p[n0] = '\0';
     }
+    return rc;
+}
+
+/* fetch_missing() asks the fetch callback for a block the store lacks,
+ * checks that the bytes hash to the CID (always, whatever the verify
+ * setting: they come from outside), keeps them and appends them to `out`. */
+static int fetch_missing(struct blockstore *bs, const struct cid *cid, struct buf *out,
+                         struct ag_err *e)
+{
+    char name[CID_MAX_STR];
+    struct ag_err fe = {0};
+    struct buf b;
+    int rc;
+
+    if (cid_format(cid, name, sizeof(name)))
+        str_copy(name, "(unprintable CID)", sizeof(name));
+    buf_init(&b, BLOCKSTORE_MAX_BLOCK);
+    rc = bs->fetch(bs->fetch_ctx, cid, &b, &fe);
+    if (rc) {
+        rc = ag_errf(e, AG_ENOTFOUND, "cid", "block %s not found here, nor fetched: %s", name,
+                     fe.msg[0] ? fe.msg : ag_strerror(rc));
+        goto out;
+    }
+    if ((rc = cid_verify(cid, b.p, b.n))) {
+        rc = ag_errf(e, AG_ECORRUPT, "cid", "the fetched block %s does not hash to its CID", name);
+        goto out;
+    }
+    if (blockstore_put(bs, cid, b.p, b.n, &fe))
+        log_warn("blockstore: fetched %s but cannot keep it: %s", name, fe.msg);
+    rc = buf_add(out, b.p, b.n);
+out:
+    buf_release(&b);
+    return rc;
+}
+
+int blockstore_get(struct blockstore *bs, const struct cid *cid, struct buf *out,
+                   struct ag_err *e)
+{
+    int rc = local_get(bs, cid, out, e);
+    if (rc == AG_ENOTFOUND && bs->fetch)
+        rc = fetch_missing(bs, cid, out, e);
     return rc;
 }
 

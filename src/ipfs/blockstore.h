@@ -63,7 +63,21 @@ int blockstore_batch_commit(struct blockstore *bs, struct ag_err *e);
 /* blockstore_batch_abort() removes the staged blocks and ends the batch. */
 void blockstore_batch_abort(struct blockstore *bs);
 
-/* blockstore_get() appends the block to `out` (left unchanged on failure). */
+/* A fetch callback supplies a block the store lacks (from a Kubo node, say):
+ * it appends the block's bytes to `out` (capped at BLOCKSTORE_MAX_BLOCK) and
+ * returns 0, or a negative AG_E* code with a message in `e`. It may be called
+ * from several threads at once. */
+typedef int (*blockstore_fetch_fn)(void *ctx, const struct cid *cid, struct buf *out,
+                                   struct ag_err *e);
+/* blockstore_set_fetch() makes blockstore_get() fall back to `fn` (NULL: no
+ * fallback). Set it before the handle is shared between threads. */
+void blockstore_set_fetch(struct blockstore *bs, blockstore_fetch_fn fn, void *ctx);
+bool blockstore_can_fetch(const struct blockstore *bs);
+
+/* blockstore_get() appends the block to `out` (left unchanged on failure).
+ * A block missing here is asked of the fetch callback, if one is set: its
+ * bytes must hash to the CID (AG_ECORRUPT otherwise, nothing kept), are
+ * stored, then returned; a failed fetch is AG_ENOTFOUND with the reason. */
 int blockstore_get(struct blockstore *bs, const struct cid *cid, struct buf *out,
                    struct ag_err *e);
 /* blockstore_has() returns 1 if present, 0 if not, or a negative AG_E* code. */

@@ -1,6 +1,8 @@
 /* exporter.c - byte-range reads of UnixFS files and depth-first DAG walks. */
 #include "core/common.h"
 
+#include <pthread.h>
+
 #include "core/util.h"
 #include "ipfs/dagpb.h"
 #include "ipfs/exporter.h"
@@ -296,5 +298,347 @@ int dag_walk(struct blockstore *bs, const struct cid *root, ipfs_block_fn fn, vo
     int rc = walk_dfs(bs, root, fn, ctx, &s, 0, e);
 
     free(s.v);
+    return rc;
+}
+
+/* ---- a cursor: sequential and random reads without re-walking the DAG ---- */
+
+struct cursor_level {
+    struct buf block;
+    struct pb_node node;
+    struct unixfs u;
+    bool pb;              /* node/u are decoded (dag-pb), else a raw block */
+    uint64_t start, size; /* the file bytes [start, start+size) under this block */
+};
+
+/* Read-ahead: once a cursor has read a few leaves in a row, a helper thread
+ * loads (and so verifies) the next sibling leaf while the caller consumes
+ * the current one: hashing on read is most of a download's CPU, and this
+ * puts it on the other core. One block ahead, never more. */
+struct prefetch {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool quit, want, busy, done;
+    struct cid cid;        /* the block asked for (want) / being read (busy) / read (done) */
+    struct buf block;      /* its bytes when done */
+    int rc;
+};
+
+struct exporter_cursor {
+    struct blockstore *bs;
+    uint64_t size;
+    struct cursor_level lv[EXPORTER_MAX_DEPTH + 1];
+    int depth;             /* levels loaded: lv[0] is the root */
+    unsigned leaves;       /* leaf blocks loaded so far */
+    struct prefetch *pf;   /* started after EXPORTER_READAHEAD_AFTER leaves */
+};
+
+#define EXPORTER_READAHEAD_AFTER 2
+
+static void *prefetch_main(void *arg)
+{
+    struct exporter_cursor *cur = arg;
+    struct prefetch *pf = cur->pf;
+    struct buf b;
+
+    buf_init(&b, BLOCKSTORE_MAX_BLOCK);
+    pthread_mutex_lock(&pf->mu);
+    for (;;) {
+        while (!pf->quit && !pf->want)
+            pthread_cond_wait(&pf->cv, &pf->mu);
+        if (pf->quit)
+            break;
+        struct cid c = pf->cid;
+        int rc;
+        pf->want = false;
+        pf->busy = true;
+        pthread_mutex_unlock(&pf->mu);
+        buf_reset(&b);
+        rc = blockstore_get(cur->bs, &c, &b, NULL);
+        pthread_mutex_lock(&pf->mu);
+        {
+            struct buf t = pf->block;
+            pf->block = b;
+            b = t;
+        }
+        pf->rc = rc;
+        pf->busy = false;
+        pf->done = true;
+        pthread_cond_broadcast(&pf->cv);
+    }
+    pthread_mutex_unlock(&pf->mu);
+    buf_release(&b);
+    return NULL;
+}
+
+/* prefetch_start() starts the helper; on failure the cursor just reads alone. */
+static void prefetch_start(struct exporter_cursor *cur)
+{
+    struct prefetch *pf = calloc(1, sizeof(*pf));
+    if (!pf)
+        return;
+    buf_init(&pf->block, BLOCKSTORE_MAX_BLOCK);
+    pthread_mutex_init(&pf->mu, NULL);
+    pthread_cond_init(&pf->cv, NULL);
+    cur->pf = pf;
+    if (pthread_create(&pf->th, NULL, prefetch_main, cur)) {
+        pthread_mutex_destroy(&pf->mu);
+        pthread_cond_destroy(&pf->cv);
+        free(pf);
+        cur->pf = NULL;
+    }
+}
+
+static void prefetch_stop(struct exporter_cursor *cur)
+{
+    struct prefetch *pf = cur->pf;
+    if (!pf)
+        return;
+    pthread_mutex_lock(&pf->mu);
+    pf->quit = true;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+    pthread_join(pf->th, NULL);
+    pthread_mutex_destroy(&pf->mu);
+    pthread_cond_destroy(&pf->cv);
+    buf_release(&pf->block);
+    free(pf);
+    cur->pf = NULL;
+}
+
+/* prefetch_ask() asks for block `c` unless the helper is busy. */
+static void prefetch_ask(struct exporter_cursor *cur, const struct cid *c)
+{
+    struct prefetch *pf = cur->pf;
+    pthread_mutex_lock(&pf->mu);
+    if (!pf->busy && !pf->want) {
+        pf->cid = *c;
+        pf->want = true;
+        pf->done = false;
+        pthread_cond_signal(&pf->cv);
+    }
+    pthread_mutex_unlock(&pf->mu);
+}
+
+/* prefetch_take() moves the read-ahead block into `out` when it is `c`
+ * (waiting for it if it is on its way): returns 1 and its result code in
+ * *rc, or 0 when `c` was not read ahead. */
+static int prefetch_take(struct exporter_cursor *cur, const struct cid *c, struct buf *out, int *rc)
+{
+    struct prefetch *pf = cur->pf;
+    int took = 0;
+    if (!pf)
+        return 0;
+    pthread_mutex_lock(&pf->mu);
+    if ((pf->want || pf->busy || pf->done) && cid_equal(&pf->cid, c)) {
+        while (pf->want || pf->busy)
+            pthread_cond_wait(&pf->cv, &pf->mu);
+        struct buf t = *out;
+        *out = pf->block;
+        pf->block = t;
+        *rc = pf->rc;
+        pf->done = false;
+        took = 1;
+    }
+    pthread_mutex_unlock(&pf->mu);
+    return took;
+}
+
+static void level_release(struct cursor_level *l)
+{
+    if (l->pb) {
+        unixfs_release(&l->u);
+        pb_node_release(&l->node);
+    }
+    l->pb = false;
+    buf_reset(&l->block);
+}
+
+/* load_level() reads block `c` into level `i`, holding file bytes from
+ * `start`, `expect` of them (UINT64_MAX at the root), with the same checks
+ * as walk_range(). */
+static int load_level(struct exporter_cursor *cur, int i, const struct cid *c, uint64_t start,
+                      uint64_t expect, struct ag_err *e)
+{
+    struct cursor_level *l = &cur->lv[i];
+    char name[CID_MAX_STR];
+    uint64_t fsize;
+    int rc;
+
+    level_release(l);
+    if (i > EXPORTER_MAX_DEPTH)
+        return ag_errf(e, AG_ECORRUPT, "cid", "DAG deeper than %d levels", EXPORTER_MAX_DEPTH);
+    if (prefetch_take(cur, c, &l->block, &rc)) {
+        if (rc) {
+            /* Read again here: the same error, with its message this time. */
+            buf_reset(&l->block);
+            rc = blockstore_get(cur->bs, c, &l->block, e);
+        }
+    } else {
+        rc = blockstore_get(cur->bs, c, &l->block, e);
+    }
+    if (rc)
+        return rc;
+    l->start = start;
+    if (c->codec == MC_RAW) {
+        if (expect != UINT64_MAX && l->block.n != expect)
+            return ag_errf(e, AG_ECORRUPT, "cid", "leaf %s holds %zu bytes, its parent says %" PRIu64,
+                           cid_str(c, name, sizeof(name)), l->block.n, expect);
+        l->size = l->block.n;
+        return 0;
+    }
+    if (c->codec != MC_DAG_PB)
+        return ag_errf(e, AG_EUNPROCESSABLE, "cid", "%s is neither dag-pb nor raw",
+                       cid_str(c, name, sizeof(name)));
+    memset(&l->node, 0, sizeof(l->node));
+    memset(&l->u, 0, sizeof(l->u));
+    rc = pb_node_decode(&l->node, (const uint8_t *)l->block.p, l->block.n, NULL);
+    if (!rc) {
+        l->pb = true;
+        rc = l->node.has_data ? unixfs_decode(&l->u, l->node.data, l->node.data_len, NULL)
+                              : AG_EINVAL;
+    }
+    if (rc)
+        return ag_errf(e, AG_ECORRUPT, "cid", "%s is not a valid UnixFS node",
+                       cid_str(c, name, sizeof(name)));
+    if (l->u.type != UNIXFS_FILE && l->u.type != UNIXFS_RAW)
+        return ag_errf(e, AG_EUNPROCESSABLE, "cid", "%s is a UnixFS %s, not a file",
+                       cid_str(c, name, sizeof(name)),
+                       l->u.type == UNIXFS_DIRECTORY || l->u.type == UNIXFS_HAMT_SHARD ? "directory"
+                                                                                   : "non-file");
+    if (!sizes_ok(&l->u, l->node.nlinks, &fsize) || (expect != UINT64_MAX && fsize != expect))
+        return ag_errf(e, AG_ECORRUPT, "cid", "%s: links, blocksizes and sizes disagree",
+                       cid_str(c, name, sizeof(name)));
+    l->size = fsize;
+    return 0;
+}
+
+int exporter_cursor_open(struct exporter_cursor **out, struct blockstore *bs,
+                         const struct cid *root, struct ag_err *e)
+{
+    struct exporter_cursor *cur = calloc(1, sizeof(*cur));
+    int rc;
+
+    *out = NULL;
+    if (!cur)
+        return ag_err_set(e, AG_ENOMEM);
+    cur->bs = bs;
+    for (int i = 0; i <= EXPORTER_MAX_DEPTH; i++)
+        buf_init(&cur->lv[i].block, BLOCKSTORE_MAX_BLOCK);
+    rc = load_level(cur, 0, root, 0, UINT64_MAX, e);
+    if (rc) {
+        exporter_cursor_free(cur);
+        return rc;
+    }
+    cur->depth = 1;
+    cur->size = cur->lv[0].size;
+    *out = cur;
+    return 0;
+}
+
+void exporter_cursor_free(struct exporter_cursor *cur)
+{
+    if (!cur)
+        return;
+    prefetch_stop(cur);
+    for (int i = 0; i <= EXPORTER_MAX_DEPTH; i++) {
+        level_release(&cur->lv[i]);
+        buf_release(&cur->lv[i].block);
+    }
+    free(cur);
+}
+
+uint64_t exporter_cursor_size(const struct exporter_cursor *cur)
+{
+    return cur->size;
+}
+
+/* window() gives the bytes of level `l` itself (a raw block, or a node's
+ * UnixFS data) as [*p, *p+*n) starting at file offset l->start. */
+static void window(const struct cursor_level *l, const uint8_t **p, size_t *n)
+{
+    if (l->pb) {
+        *p = l->u.data;
+        *n = l->u.data_len;
+    } else {
+        *p = (const uint8_t *)l->block.p;
+        *n = l->block.n;
+    }
+}
+
+int exporter_cursor_peek(struct exporter_cursor *cur, uint64_t pos, const uint8_t **p, size_t *n,
+                         struct ag_err *e)
+{
+    *p = NULL;
+    *n = 0;
+    if (pos >= cur->size)
+        return pos == cur->size ? 0
+                                : ag_errf(e, AG_EINVAL, "offset", "offset %" PRIu64
+                                          " is past the end (%" PRIu64 " bytes)", pos, cur->size);
+    /* Climb to the deepest loaded level that holds pos (the root holds all). */
+    while (cur->depth > 1 && (pos < cur->lv[cur->depth - 1].start ||
+                              pos - cur->lv[cur->depth - 1].start >= cur->lv[cur->depth - 1].size))
+        level_release(&cur->lv[--cur->depth]);
+    for (;;) {
+        struct cursor_level *l = &cur->lv[cur->depth - 1];
+        const uint8_t *w;
+        size_t wn;
+        uint64_t at;
+        int rc;
+
+        window(l, &w, &wn);
+        if (pos - l->start < wn) {
+            *p = w + (pos - l->start);
+            *n = wn - (size_t)(pos - l->start);
+            return 0;
+        }
+        if (!l->pb || !l->node.nlinks)
+            return ag_errf(e, AG_ECORRUPT, "cid", "a leaf holds fewer bytes than its parent says");
+        at = l->start + wn;
+        for (size_t i = 0; i < l->node.nlinks; i++) {
+            uint64_t bs = l->u.blocksizes[i];
+            if (pos - at < bs) {
+                const struct cid *c = &l->node.links[i].cid;
+                if ((rc = load_level(cur, cur->depth, c, at, bs, e)))
+                    return rc;
+                cur->depth++;
+                if (c->codec == MC_RAW && ++cur->leaves >= EXPORTER_READAHEAD_AFTER) {
+                    if (!cur->pf)
+                        prefetch_start(cur);
+                    if (cur->pf && i + 1 < l->node.nlinks &&
+                        l->node.links[i + 1].cid.codec == MC_RAW)
+                        prefetch_ask(cur, &l->node.links[i + 1].cid);
+                }
+                break;
+            }
+            at += bs;
+        }
+        if (l == &cur->lv[cur->depth - 1])
+            return ag_errf(e, AG_ECORRUPT, "cid", "blocksizes do not cover the file");
+    }
+}
+
+int exporter_cursor_read(struct exporter_cursor *cur, uint64_t pos, void *out, size_t len,
+                         size_t *n, struct ag_err *e)
+{
+    uint8_t *o = out;
+    size_t done = 0;
+    int rc = 0;
+
+    if (pos > cur->size)
+        rc = ag_errf(e, AG_EINVAL, "offset", "offset %" PRIu64 " is past the end (%" PRIu64
+                     " bytes)", pos, cur->size);
+    while (!rc && done < len && pos < cur->size) {
+        const uint8_t *p;
+        size_t k;
+        if ((rc = exporter_cursor_peek(cur, pos, &p, &k, e)))
+            break;
+        k = MIN(k, len - done);
+        memcpy(o + done, p, k);
+        done += k;
+        pos += k;
+    }
+    *n = done;
     return rc;
 }

@@ -29,6 +29,30 @@ int exporter_size(struct blockstore *bs, const struct cid *root, uint64_t *size,
 int exporter_read(struct blockstore *bs, const struct cid *root, uint64_t offset,
                   uint64_t length, ipfs_sink_fn sink, void *ctx, struct ag_err *e);
 
+/* A cursor reads a file at any offsets, keeping the path from the root to
+ * the block it last read (each block decoded once and verified by the
+ * blockstore when loaded): sequential reads fetch every block once, a seek
+ * re-reads only the levels below where the paths part. Same checks as
+ * exporter_read(). Memory: one block per level (at most EXPORTER_MAX_DEPTH).
+ * A cursor belongs to one thread. */
+struct exporter_cursor;
+
+/* exporter_cursor_open() reads and checks the root; AG_EUNPROCESSABLE if it
+ * is not a UnixFS file or raw block, blockstore errors otherwise. */
+int exporter_cursor_open(struct exporter_cursor **out, struct blockstore *bs,
+                         const struct cid *root, struct ag_err *e);
+void exporter_cursor_free(struct exporter_cursor *cur);
+uint64_t exporter_cursor_size(const struct exporter_cursor *cur);
+/* exporter_cursor_peek() points *p at the file's bytes from `pos` to the end
+ * of the block holding them (*n of them; valid until the next call), without
+ * copying; *n = 0 at the end of the file. AG_EINVAL past the end. */
+int exporter_cursor_peek(struct exporter_cursor *cur, uint64_t pos, const uint8_t **p, size_t *n,
+                         struct ag_err *e);
+/* exporter_cursor_read() copies up to `len` bytes from `pos` (fewer only at
+ * the end of the file) and sets *n. */
+int exporter_cursor_read(struct exporter_cursor *cur, uint64_t pos, void *out, size_t len,
+                         size_t *n, struct ag_err *e);
+
 /* dag_walk() visits every block reachable from `root` once, depth-first in
  * link order (the CAR "dfs" order), calling fn with each block's bytes.
  * dag-pb links are followed; raw and identity blocks have none; other codecs

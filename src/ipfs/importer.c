@@ -15,6 +15,7 @@
 #include "ipfs/dagpb.h"
 #include "ipfs/importer.h"
 
+#define IMPORTER_STREAM_CHUNKS 4096 /* chunks per round of a hash-only file import */
 #define MAX_LEVELS 16   /* 2 links per node and 1-byte chunks still fit 2^64 bytes */
 
 struct link {
@@ -34,6 +35,7 @@ struct importer {
     void *ctx;
     uint8_t *batch;          /* room for batch_chunks chunks */
     size_t batch_chunks, fill;
+    size_t file_chunks;      /* chunks per round when hashing a file (>= batch_chunks) */
     uint8_t (*digests)[32];
     size_t *lens;            /* length of each chunk of the batch */
     struct level levels[MAX_LEVELS];
@@ -96,9 +98,14 @@ int importer_new(struct importer **out, const struct importer_opts *o, ipfs_put_
     im->put = put;
     im->ctx = ctx;
     im->batch_chunks = MAX(1, IMPORTER_BATCH_BYTES / o->chunk_size);
+    /* Hash-only imports of a file stream each chunk through a small buffer
+     * (stream_chunk()), so a round can span many chunks at the cost of 40
+     * bytes each: fewer rounds, fewer waits for the slower thread. */
+    im->file_chunks = !put && o->raw_leaves ? MAX(im->batch_chunks, IMPORTER_STREAM_CHUNKS)
+                                            : im->batch_chunks;
     im->batch = malloc(im->batch_chunks * o->chunk_size);
-    im->digests = malloc(im->batch_chunks * sizeof(*im->digests));
-    im->lens = malloc(im->batch_chunks * sizeof(*im->lens));
+    im->digests = malloc(im->file_chunks * sizeof(*im->digests));
+    im->lens = malloc(im->file_chunks * sizeof(*im->lens));
     im->bsizes = malloc(o->max_links * sizeof(*im->bsizes));
     im->plinks = calloc(o->max_links, sizeof(*im->plinks));
     buf_init(&im->scratch, PB_MAX_BLOCK + IMPORTER_MAX_CHUNK);
@@ -202,18 +209,55 @@ static ssize_t pread_full(int fd, uint8_t *p, size_t n, uint64_t off)
     return (ssize_t)got;
 }
 
+#define STREAM_PIECE ((size_t)64 << 10)
+
+/* stream_chunk() hashes chunk `i` of a raw-leaf, hash-only import straight
+ * from the file in STREAM_PIECE reads into a small buffer that stays in the
+ * CPU's cache (nothing keeps the chunk, so it need not land in the batch).
+ * Returns the bytes read (short only at EOF) or -1 with errno set. */
+static ssize_t stream_chunk(struct hash_job *j, EVP_MD_CTX *md, uint8_t *piece, size_t i)
+{
+    struct importer *im = j->im;
+    uint64_t off = j->off + i * im->o.chunk_size;
+    size_t got = 0;
+    unsigned dl;
+
+    if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        errno = ENOMEM;
+        return -1;
+    }
+    while (got < im->o.chunk_size) {
+        ssize_t r = pread(j->fd, piece, MIN(STREAM_PIECE, im->o.chunk_size - got),
+                          (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        EVP_DigestUpdate(md, piece, (size_t)r);
+        got += (size_t)r;
+    }
+    EVP_DigestFinal_ex(md, im->digests[i], &dl);
+    return (ssize_t)got;
+}
+
 static void *hash_range(void *arg)
 {
     struct hash_job *j = arg;
     struct importer *im = j->im;
     EVP_MD_CTX *md = NULL;
-    uint8_t head[32], trail[16];
+    uint8_t head[32], trail[16], *piece = NULL;
     size_t nh, nt;
     unsigned dl;
+    bool stream = j->fd >= 0 && !im->put && im->o.raw_leaves;
 
-    if (!im->o.raw_leaves) {
+    if (!im->o.raw_leaves || stream) {
         md = EVP_MD_CTX_new();
-        if (!md) {
+        piece = stream ? malloc(STREAM_PIECE) : NULL;
+        if (!md || (stream && !piece)) {
+            EVP_MD_CTX_free(md);
+            free(piece);
             atomic_store(&j->rc, AG_ENOMEM);
             return NULL;
         }
@@ -222,6 +266,16 @@ static void *hash_range(void *arg)
         size_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->count)
             break;
+        if (stream) {
+            ssize_t r = stream_chunk(j, md, piece, i);
+            if (r < 0) {
+                atomic_store(&j->err, errno);
+                atomic_store(&j->rc, AG_EIO);
+                break;
+            }
+            im->lens[i] = (size_t)r;
+            continue;
+        }
         uint8_t *p = im->batch + i * im->o.chunk_size;
         if (j->fd >= 0) {
             ssize_t r = pread_full(j->fd, p, im->o.chunk_size, j->off + i * im->o.chunk_size);
@@ -248,6 +302,7 @@ static void *hash_range(void *arg)
         }
     }
     EVP_MD_CTX_free(md);
+    free(piece);
     return NULL;
 }
 
@@ -458,30 +513,36 @@ int importer_write(struct importer *im, const void *data, size_t len)
 /* importer_add_fd() on a regular file: the hashing threads pread the chunks. */
 static int add_file(struct importer *im, int fd, uint64_t off, struct ag_err *e)
 {
-    size_t count, k;
+    size_t count, k, n_round;
+    uint64_t left;
+    struct stat st;
     int rc, err;
 
     for (;;) {
-        rc = hash_batch(im, im->batch_chunks, fd, off, &err);
+        /* A round covers what fstat says is left plus one chunk (to see a
+         * file that grew), at most file_chunks. */
+        left = fstat(fd, &st) == 0 && (uint64_t)st.st_size > off ? (uint64_t)st.st_size - off : 0;
+        n_round = (size_t)MIN((uint64_t)im->file_chunks, left / im->o.chunk_size + 1);
+        rc = hash_batch(im, n_round, fd, off, &err);
         if (rc == AG_EIO)
             return ag_errf(e, AG_EIO, "file", "read failed: %s", strerror(err));
         if (rc)
             return ag_errf(e, rc, "file", "hashing failed");
         /* The file's bytes are the chunks up to the first short one. */
-        for (count = 0; count < im->batch_chunks && im->lens[count] == im->o.chunk_size; count++)
+        for (count = 0; count < n_round && im->lens[count] == im->o.chunk_size; count++)
             ;
         k = count;
-        if (count < im->batch_chunks && im->lens[count] > 0)
+        if (count < n_round && im->lens[count] > 0)
             count++;
-        for (size_t i = count; i < im->batch_chunks; i++)
+        for (size_t i = count; i < n_round; i++)
             if (im->lens[i])
                 return ag_errf(e, AG_EIO, "file", "the file changed while it was read");
         for (size_t i = 0; i < count; i++)
             im->total += im->lens[i];
         rc = emit_batch(im, count);
-        if (rc || k < im->batch_chunks)
+        if (rc || k < n_round)
             return rc;
-        off += (uint64_t)im->batch_chunks * im->o.chunk_size;
+        off += (uint64_t)n_round * im->o.chunk_size;
     }
 }
 

@@ -1,19 +1,24 @@
-/* kubo.c - a minimal client of the Kubo RPC API: liveness, and pinning a DAG by importing its CAR.
+/* kubo.c - a minimal client of the Kubo RPC API: liveness, pinning a DAG by importing its CAR, fetching blocks.
  *
  * Follows the Kubo RPC API as documented for Kubo v0.32
  * (docs.ipfs.tech/reference/kubo/rpc): every call is a POST to
  * /api/v0/<command>; `version` answers {"Version": ...}; `dag/import` takes
  * a multipart/form-data body whose "file" part is a CAR, imports its blocks
- * and, with pin-roots=true, pins its roots. Plain HTTP/1.1 over a socket (the
+ * and, with pin-roots=true, pins its roots; `block/get?arg=CID` answers the
+ * block's bytes (200, streamed: usually chunked), or an error as JSON
+ * {"Message", "Code", "Type": "error"} with status 500 (or a stream cut with
+ * an X-Stream-Error trailer). Plain HTTP/1.1 over a socket (the
  * RPC port is local or on a private network by Kubo's own advice), the CAR
  * streamed with chunked transfer encoding so memory stays flat. Untested
  * against a real Kubo here (none can be installed): docs/storage.md.
  */
 #include "core/common.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "ipfs/car.h"
 #include "ipfs/exporter.h"
+#include "market/kubo.h"
 #include "market/market.h"
 
 #include <netdb.h>
@@ -23,6 +28,7 @@
 #include <unistd.h>
 
 #define KUBO_TIMEOUT_S 10
+#define KUBO_PROBE_TIMEOUT_S 2 /* /healthz must answer quickly when Kubo hangs */
 #define KUBO_REPLY_MAX 65536
 #define BOUNDARY       "agora-car-5f1c9e2b7d"
 
@@ -63,10 +69,10 @@ static int parse_url(const char *url, struct kubo_url *u, struct ag_err *e)
     return 0;
 }
 
-static int dial(const struct kubo_url *u, struct ag_err *e)
+static int dial(const struct kubo_url *u, int timeout_s, struct ag_err *e)
 {
     struct addrinfo hints = {0}, *res = NULL, *ai;
-    struct timeval tv = {KUBO_TIMEOUT_S, 0};
+    struct timeval tv = {timeout_s, 0};
     int fd = -1, g;
 
     hints.ai_socktype = SOCK_STREAM;
@@ -133,7 +139,7 @@ const char *market_kubo_status(struct market *m)
 
     if (!url)
         return "not_configured";
-    if (parse_url(url, &u, NULL) || (fd = dial(&u, NULL)) < 0)
+    if (parse_url(url, &u, NULL) || (fd = dial(&u, KUBO_PROBE_TIMEOUT_S, NULL)) < 0)
         return "unreachable";
     snprintf(req, sizeof(req),
              "POST %s/api/v0/version HTTP/1.1\r\nHost: %s:%s\r\nContent-Length: 0\r\n"
@@ -219,7 +225,7 @@ int market_kubo_pin(struct market *m, const struct cid *root, struct ag_err *e)
     buf_init(&c.pending, (size_t)1 << 20);
     if ((rc = parse_url(url, &u, e)))
         goto out;
-    if ((c.fd = dial(&u, e)) < 0) {
+    if ((c.fd = dial(&u, KUBO_TIMEOUT_S, e)) < 0) {
         rc = c.fd;
         goto out;
     }
@@ -251,5 +257,171 @@ out:
     buf_release(&c.pending);
     buf_release(&hdr);
     buf_release(&reply);
+    return rc;
+}
+
+/* ---- fetching a block: block/get ----------------------------------------------- */
+
+/* header_value() finds header `name` in the head [p, p+n) (case-insensitive)
+ * and copies its value; false when absent. */
+static bool header_value(const char *p, size_t n, const char *name, char *out, size_t size)
+{
+    size_t ln = strlen(name);
+    const char *end = p + n, *line = memchr(p, '\n', n);
+    while (line && line + 1 < end) {
+        const char *start = line + 1, *eol = memchr(start, '\n', (size_t)(end - start));
+        if (!eol)
+            eol = end;
+        if ((size_t)(eol - start) > ln && !strncasecmp(start, name, ln) && start[ln] == ':') {
+            const char *v = start + ln + 1;
+            size_t vn;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            vn = (size_t)(eol - v);
+            while (vn && (v[vn - 1] == '\r' || v[vn - 1] == ' '))
+                vn--;
+            vn = MIN(vn, size - 1);
+            memcpy(out, v, vn);
+            out[vn] = '\0';
+            return true;
+        }
+        line = eol < end ? eol : NULL;
+    }
+    return false;
+}
+
+/* dechunk() decodes a chunked body [p, p+n) into `out`; the trailers after
+ * the last chunk go to *trailers. AG_EUNAVAILABLE when the body is cut short
+ * or malformed. */
+static int dechunk(const char *p, size_t n, struct buf *out, const char **trailers,
+                   struct ag_err *e)
+{
+    const char *end = p + n;
+    for (;;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        char *stop;
+        unsigned long long len;
+        if (!eol)
+            return ag_errf(e, AG_EUNAVAILABLE, "kubo-api", "Kubo's reply was cut short");
+        len = strtoull(p, &stop, 16);
+        if (stop == p || len > (unsigned long long)(end - eol - 1))
+            return ag_errf(e, AG_EUNAVAILABLE, "kubo-api", "Kubo's reply was cut short");
+        p = eol + 1;
+        if (!len) {
+            *trailers = p;
+            return 0;
+        }
+        if (buf_add(out, p, (size_t)len))
+            return ag_errf(e, AG_ETOOBIG, "kubo-api", "Kubo's block is above %zu bytes",
+                           BLOCKSTORE_MAX_BLOCK);
+        p += len;
+        if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+            p += 2;
+        else if (end - p >= 1 && p[0] == '\n')
+            p += 1;
+        else
+            return ag_errf(e, AG_EUNAVAILABLE, "kubo-api", "Kubo's reply is not valid chunked data");
+    }
+}
+
+/* kubo_error() turns an error reply's JSON {"Message": ...} into a message. */
+static int kubo_error(int status, const char *body, size_t n, const char *cid, struct ag_err *e)
+{
+    json_error_t je;
+    json_t *j = json_loadb(body, n, 0, &je);
+    const char *msg = json_string_value(json_object_get(j, "Message"));
+    int rc = ag_errf(e, AG_EUNAVAILABLE, "kubo-api", "Kubo block/get %s: HTTP %d%s%s", cid, status,
+                     msg ? ": " : "", msg ? msg : "");
+    json_decref(j);
+    return rc;
+}
+
+int market_kubo_fetch(void *ctx, const struct cid *cid, struct buf *out, struct ag_err *e)
+{
+    struct market *m = ctx;
+    const char *url = market_storage_kubo_url(m);
+    char req[2048], name[CID_MAX_STR], val[64];
+    const char *head_end, *body, *trailers = NULL;
+    struct kubo_url u;
+    struct buf reply, blk;
+    size_t head_len, body_len;
+    int fd = -1, rc, status;
+
+    buf_init(&reply, BLOCKSTORE_MAX_BLOCK + BLOCKSTORE_MAX_BLOCK / 8 + 65536);
+    buf_init(&blk, BLOCKSTORE_MAX_BLOCK);
+    if (!url) {
+        rc = ag_errf(e, AG_EUNAVAILABLE, "kubo-api", "no Kubo node is configured");
+        goto out;
+    }
+    if ((rc = cid_format(cid, name, sizeof(name))) || (rc = parse_url(url, &u, e)))
+        goto out;
+    if ((fd = dial(&u, KUBO_TIMEOUT_S, e)) < 0) {
+        rc = fd;
+        goto out;
+    }
+    snprintf(req, sizeof(req),
+             "POST %s/api/v0/block/get?arg=%s HTTP/1.1\r\nHost: %s:%s\r\nContent-Length: 0\r\n"
+             "Connection: close\r\n\r\n",
+             u.base, name, u.host, u.port);
+    if ((rc = send_all(fd, req, strlen(req), e)))
+        goto out;
+    for (;;) {
+        char tmp[65536];
+        ssize_t k = recv(fd, tmp, sizeof(tmp), 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = ag_errf(e, AG_EUNAVAILABLE, "kubo-api", "no answer from Kubo: %s",
+                         strerror(errno));
+            goto out;
+        }
+        if (k == 0)
+            break;
+        if (buf_add(&reply, tmp, (size_t)k)) {
+            rc = ag_errf(e, AG_ETOOBIG, "kubo-api", "Kubo's answer for %s is too large", name);
+            goto out;
+        }
+    }
+    head_end = reply.n ? memmem(reply.p, reply.n, "\r\n\r\n", 4) : NULL;
+    if (reply.n < 12 || strncmp(reply.p, "HTTP/1.", 7) || !head_end) {
+        rc = ag_errf(e, AG_EUNAVAILABLE, "kubo-api", "no HTTP answer from Kubo");
+        goto out;
+    }
+    status = atoi(reply.p + 9);
+    head_len = (size_t)(head_end - reply.p) + 2;
+    body = head_end + 4;
+    body_len = reply.n - (size_t)(body - reply.p);
+    if (header_value(reply.p, head_len, "Transfer-Encoding", val, sizeof(val)) &&
+        strcasestr(val, "chunked")) {
+        if ((rc = dechunk(body, body_len, &blk, &trailers, e)))
+            goto out;
+    } else {
+        uint64_t cl;
+        if (header_value(reply.p, head_len, "Content-Length", val, sizeof(val)) &&
+            (parse_u64(val, &cl) || cl != body_len)) {
+            rc = ag_errf(e, AG_EUNAVAILABLE, "kubo-api", "Kubo's reply was cut short");
+            goto out;
+        }
+        if (buf_add(&blk, body, body_len)) {
+            rc = ag_errf(e, AG_ETOOBIG, "kubo-api", "Kubo's block is above %zu bytes",
+                         BLOCKSTORE_MAX_BLOCK);
+            goto out;
+        }
+    }
+    if (status != 200) {
+        rc = kubo_error(status, blk.p, blk.n, name, e);
+        goto out;
+    }
+    if (trailers && header_value(trailers - 2, reply.n - (size_t)(trailers - 2 - reply.p),
+                                 "X-Stream-Error", val, sizeof(val))) {
+        rc = ag_errf(e, AG_EUNAVAILABLE, "kubo-api", "Kubo block/get %s failed: %s", name, val);
+        goto out;
+    }
+    rc = buf_add(out, blk.p, blk.n);
+out:
+    if (fd >= 0)
+        close(fd);
+    buf_release(&reply);
+    buf_release(&blk);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include "ipfs/exporter.h"
 #include "ipfs/importer.h"
 #include "market/internal.h"
+#include "market/kubo.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -22,15 +23,26 @@
 #define UPLOAD_ID_BYTES    16
 #define READ_BLOCK         ((size_t)1 << 20)
 
-/* Encryption format 1 (docs/internals/encryption.md): a secretstream header,
- * then records of ENC_RECORD plaintext bytes (the last one shorter, possibly
- * empty, tagged FINAL), each ENC_ABYTES longer once sealed. */
-#define ENC_FORMAT   1
-#define ENC_RECORD   ((size_t)65536)
-#define ENC_HEADER   crypto_secretstream_xchacha20poly1305_HEADERBYTES
-#define ENC_ABYTES   crypto_secretstream_xchacha20poly1305_ABYTES
-#define KEY_BYTES    crypto_secretstream_xchacha20poly1305_KEYBYTES
+/* Encryption (docs/internals/encryption.md). Format 2, written today: a
+ * 24-byte random file nonce, then chunks of ENC_CHUNK plaintext bytes (the
+ * last one shorter, possibly empty), each sealed on its own with XChaCha20-
+ * Poly1305 under a nonce derived from the file nonce and the chunk index,
+ * with the index and a final flag as associated data: a Range opens only the
+ * chunks it needs. Format 1 (a secretstream of 64 KiB records) is still read. */
+#define ENC_FORMAT_STREAM 1
+#define ENC_FORMAT        2
+#define ENC_CHUNK         ((size_t)65536)
+#define ENC_HEADER        24 /* both formats: secretstream header / file nonce */
+#define ENC1_ABYTES       crypto_secretstream_xchacha20poly1305_ABYTES
+#define ENC2_ABYTES       crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define ENC2_AD_BYTES     9 /* chunk index (u64 LE), final flag */
+#define KEY_BYTES         32
 #define SEALED_BYTES (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + KEY_BYTES)
+
+_Static_assert(crypto_secretstream_xchacha20poly1305_HEADERBYTES == ENC_HEADER, "header size");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES == ENC_HEADER, "nonce size");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == KEY_BYTES, "key size");
+_Static_assert(crypto_secretstream_xchacha20poly1305_KEYBYTES == KEY_BYTES, "key size");
 
 struct market_storage {
     struct blockstore *bs;
@@ -132,10 +144,37 @@ static int unseal_key(const struct market_storage *st, const char *hex, uint8_t 
     return 0;
 }
 
-/* enc_size() is the stored size of an encrypted file of `size` bytes. */
-static uint64_t enc_size(uint64_t size)
+/* enc_abytes() is the per-chunk overhead of an encryption format (0 if unknown). */
+static size_t enc_abytes(int format)
 {
-    return ENC_HEADER + size + (size / ENC_RECORD + 1) * ENC_ABYTES;
+    return format == ENC_FORMAT ? ENC2_ABYTES : format == ENC_FORMAT_STREAM ? ENC1_ABYTES : 0;
+}
+
+/* enc_size() is the stored size of a file of `size` bytes encrypted in
+ * `format`: the header, the bytes, and one tag per chunk (there are
+ * floor(size / ENC_CHUNK) + 1 chunks, the last possibly empty). */
+static uint64_t enc_size(int format, uint64_t size)
+{
+    return ENC_HEADER + size + (size / ENC_CHUNK + 1) * enc_abytes(format);
+}
+
+/* enc2_nonce() derives chunk `index`'s nonce: the file nonce with the
+ * index (u64 LE) XORed into its last 8 bytes, unique per chunk of a file. */
+static void enc2_nonce(const uint8_t file_nonce[ENC_HEADER], uint64_t index,
+                       uint8_t out[ENC_HEADER])
+{
+    memcpy(out, file_nonce, ENC_HEADER);
+    for (int i = 0; i < 8; i++)
+        out[ENC_HEADER - 8 + i] ^= (uint8_t)(index >> (8 * i));
+}
+
+/* enc2_ad() writes the associated data of chunk `index`: it binds each
+ * chunk to its place, and the final flag makes a dropped tail detectable. */
+static void enc2_ad(uint64_t index, bool final, uint8_t ad[ENC2_AD_BYTES])
+{
+    for (int i = 0; i < 8; i++)
+        ad[i] = (uint8_t)(index >> (8 * i));
+    ad[8] = final ? 1 : 0;
 }
 
 /* ---- open / close ------------------------------------------------------ */
@@ -171,6 +210,9 @@ int market_storage_open(struct market *m, const struct market_storage_config *cf
     if ((rc = blockstore_open(&st->bs, blocks, e)))
         goto out;
     blockstore_set_verify(st->bs, cfg->verify);
+    /* Blocks missing here are fetched from Kubo (hash-checked by the store). */
+    if (st->kubo_api)
+        blockstore_set_fetch(st->bs, market_kubo_fetch, m);
 out:
     if (rc) {
         sodium_memzero(st->node_key, sizeof(st->node_key));
@@ -546,8 +588,8 @@ struct import_result {
 };
 
 /* An import in progress: plaintext goes in through imp_feed() in any pieces;
- * it is hashed with SHA-256 and, when `encrypt`, sealed record by record
- * (format 1) before the importer chunks it into the blockstore, inside one
+ * it is hashed with SHA-256 and, when `encrypt`, sealed chunk by chunk
+ * (format 2) before the importer chunks it into the blockstore, inside one
  * blockstore batch (so an abandoned import leaves no visible blocks). */
 struct import {
     struct market_storage *st;
@@ -557,11 +599,12 @@ struct import {
     struct ag_err err;
     EVP_MD_CTX *md;
     bool encrypt, batch;
-    crypto_secretstream_xchacha20poly1305_state ss;
     uint8_t key[KEY_BYTES];
-    uint8_t *rec, *ct; /* one plaintext record being filled, its sealed form */
+    uint8_t file_nonce[ENC_HEADER];
+    uint8_t *rec, *ct; /* one plaintext chunk being filled, its sealed form */
     size_t rec_n;
-    uint64_t fed; /* plaintext bytes taken */
+    uint64_t chunk; /* index of the chunk being filled */
+    uint64_t fed;   /* plaintext bytes taken */
 };
 
 static void imp_free(struct import *im)
@@ -573,10 +616,9 @@ static void imp_free(struct import *im)
     blockstore_free(im->bs);
     importer_free(im->im);
     EVP_MD_CTX_free(im->md);
-    sodium_memzero(&im->ss, sizeof(im->ss));
     sodium_memzero(im->key, sizeof(im->key));
     if (im->rec)
-        sodium_memzero(im->rec, ENC_RECORD);
+        sodium_memzero(im->rec, ENC_CHUNK);
     free(im->rec);
     free(im->ct);
     free(im);
@@ -601,8 +643,8 @@ static int imp_begin(struct market_storage *st, bool encrypt, struct import **ou
     im->ic.bs = im->bs;
     im->md = EVP_MD_CTX_new();
     if (encrypt) {
-        im->rec = malloc(ENC_RECORD);
-        im->ct = malloc(ENC_RECORD + ENC_ABYTES);
+        im->rec = malloc(ENC_CHUNK);
+        im->ct = malloc(ENC_CHUNK + ENC2_ABYTES);
     }
     importer_opts_default(&o);
     if (!im->md || (encrypt && (!im->rec || !im->ct))) {
@@ -615,10 +657,9 @@ static int imp_begin(struct market_storage *st, bool encrypt, struct import **ou
         goto out;
     im->batch = true;
     if (encrypt) {
-        uint8_t header[ENC_HEADER];
-        crypto_secretstream_xchacha20poly1305_keygen(im->key);
-        crypto_secretstream_xchacha20poly1305_init_push(&im->ss, header, im->key);
-        rc = importer_write(im->im, header, sizeof(header));
+        crypto_aead_xchacha20poly1305_ietf_keygen(im->key);
+        randombytes_buf(im->file_nonce, sizeof(im->file_nonce));
+        rc = importer_write(im->im, im->file_nonce, sizeof(im->file_nonce));
     }
 out:
     if (rc) {
@@ -631,14 +672,18 @@ out:
     return rc;
 }
 
-/* seal_record() pushes the record being filled (FINAL when `last`). */
-static int seal_record(struct import *im, bool last)
+/* seal_chunk() seals the chunk being filled (the final one when `last`)
+ * and feeds it to the importer. */
+static int seal_chunk(struct import *im, bool last)
 {
+    uint8_t nonce[ENC_HEADER], ad[ENC2_AD_BYTES];
     unsigned long long clen = 0;
-    crypto_secretstream_xchacha20poly1305_push(
-        &im->ss, im->ct, &clen, im->rec, im->rec_n, NULL, 0,
-        last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
+    enc2_nonce(im->file_nonce, im->chunk, nonce);
+    enc2_ad(im->chunk, last, ad);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(im->ct, &clen, im->rec, im->rec_n, ad, sizeof(ad),
+                                               NULL, nonce, im->key);
     im->rec_n = 0;
+    im->chunk++;
     return importer_write(im->im, im->ct, (size_t)clen);
 }
 
@@ -650,24 +695,24 @@ static int imp_feed(struct import *im, const uint8_t *p, size_t n)
     if (!im->encrypt)
         return n ? importer_write(im->im, p, n) : 0;
     while (n && !rc) {
-        size_t k = MIN(n, ENC_RECORD - im->rec_n);
+        size_t k = MIN(n, ENC_CHUNK - im->rec_n);
         memcpy(im->rec + im->rec_n, p, k);
         im->rec_n += k;
         p += k;
         n -= k;
-        /* A full record is never the last: the last holds size mod 64 KiB. */
-        if (im->rec_n == ENC_RECORD)
-            rc = seal_record(im, false);
+        /* A full chunk is never the last: the last holds size mod 64 KiB. */
+        if (im->rec_n == ENC_CHUNK)
+            rc = seal_chunk(im, false);
     }
     return rc;
 }
 
-/* imp_end() seals the last record, finishes the DAG and commits the batch. */
+/* imp_end() seals the last chunk, finishes the DAG and commits the batch. */
 static int imp_end(struct import *im, struct import_result *r, struct ag_err *e)
 {
     uint64_t fsize = 0, dsize = 0, want;
     uint8_t digest[32];
-    int rc = im->encrypt ? seal_record(im, true) : 0;
+    int rc = im->encrypt ? seal_chunk(im, true) : 0;
 
     if (!rc)
         rc = importer_finish(im->im, &r->root, &fsize, &dsize);
@@ -681,7 +726,7 @@ static int imp_end(struct import *im, struct import_result *r, struct ag_err *e)
     sodium_bin2hex(r->sha256, sizeof(r->sha256), digest, sizeof(digest));
     memcpy(r->key, im->key, sizeof(r->key));
     r->stored_size = fsize;
-    want = im->encrypt ? enc_size(im->fed) : im->fed;
+    want = im->encrypt ? enc_size(ENC_FORMAT, im->fed) : im->fed;
     if (fsize != want)
         return ag_errf(e, AG_EINTERNAL, NULL, "imported %" PRIu64 " bytes, expected %" PRIu64,
                        fsize, want);
@@ -906,26 +951,48 @@ struct market_file {
     struct market_file_info info;
     struct cid root;
     uint64_t stored_size;
+    struct exporter_cursor *cur; /* the stored DAG, read block by block */
     /* encrypted files: */
+    int format;
     uint8_t key[KEY_BYTES];
+    uint8_t *plain, *ct;  /* one chunk each */
+    size_t plain_len;     /* plain[] holds plaintext [plain_start, plain_start+plain_len) */
+    uint64_t plain_start;
+    bool have_plain;
+    /* format 2: */
+    uint8_t file_nonce[ENC_HEADER];
+    /* format 1 (secretstream, read forwards only): */
     crypto_secretstream_xchacha20poly1305_state ss;
     bool started, finished;
-    uint64_t ct_pos;     /* next ciphertext byte to decrypt */
-    uint8_t *plain, *ct; /* one record each */
-    size_t plain_len;
-    uint64_t plain_start; /* plaintext offset of plain[0] */
+    uint64_t ct_pos; /* next ciphertext byte to decrypt */
 };
 
 void market_file_close(struct market_file *f)
 {
     if (!f)
         return;
+    exporter_cursor_free(f->cur);
     sodium_memzero(f->key, sizeof(f->key));
     sodium_memzero(&f->ss, sizeof(f->ss));
+    if (f->plain)
+        sodium_memzero(f->plain, ENC_CHUNK);
     free(f->plain);
     free(f->ct);
     free(f);
 }
+
+/* read_stored() reads exactly `len` bytes of the stored DAG at `pos`. */
+static int read_stored(struct market_file *f, uint64_t pos, uint8_t *out, size_t len,
+                       struct ag_err *e)
+{
+    size_t n = 0;
+    int rc = exporter_cursor_read(f->cur, pos, out, len, &n, e);
+    if (!rc && n != len)
+        rc = ag_errf(e, AG_ECORRUPT, NULL, "file %s is shorter than recorded", f->info.name);
+    return rc;
+}
+
+static int open_chunk(struct market_file *f, uint64_t index, struct ag_err *e);
 
 int market_file_open(struct market *m, const struct principal *viewer, const char *owner,
                      const char *slug, const char *version, const char *name,
@@ -969,7 +1036,9 @@ int market_file_open(struct market *m, const struct principal *viewer, const cha
      * clean error before any header goes out, not a cut-off body. */
     {
         uint64_t stored = 0;
-        rc = exporter_size(m->storage->bs, &f->root, &stored, e);
+        rc = exporter_cursor_open(&f->cur, m->storage->bs, &f->root, e);
+        if (!rc)
+            stored = exporter_cursor_size(f->cur);
         if (rc == AG_ENOTFOUND)
             rc = ag_errf(e, AG_ECORRUPT, NULL, "file %s: root block %s is missing", name, row.cid);
         if (!rc && stored != (uint64_t)row.stored_size)
@@ -980,18 +1049,30 @@ int market_file_open(struct market *m, const struct principal *viewer, const cha
             goto out;
     }
     if (f->info.encrypted) {
-        if (row.format != ENC_FORMAT || f->stored_size != enc_size(f->info.size)) {
+        f->format = row.format;
+        if (!enc_abytes(row.format)) {
             rc = ag_errf(e, AG_ECORRUPT, NULL, "file %s: unknown encryption format %d", name,
                          row.format);
             goto out;
         }
-        f->plain = malloc(ENC_RECORD);
-        f->ct = malloc(ENC_RECORD + ENC_ABYTES);
+        if (f->stored_size != enc_size(row.format, f->info.size)) {
+            rc = ag_errf(e, AG_ECORRUPT, NULL,
+                         "file %s: %" PRIu64 " stored bytes cannot hold %" PRIu64
+                         " bytes in encryption format %d",
+                         name, f->stored_size, f->info.size, row.format);
+            goto out;
+        }
+        f->plain = malloc(ENC_CHUNK);
+        f->ct = malloc(ENC_CHUNK + ENC2_ABYTES + ENC1_ABYTES);
         if (!f->plain || !f->ct) {
             rc = ag_err_set(e, AG_ENOMEM);
             goto out;
         }
         rc = unseal_key(m->storage, row.sealed_key, f->key, e);
+        if (!rc && f->format == ENC_FORMAT)
+            rc = read_stored(f, 0, f->file_nonce, sizeof(f->file_nonce), e);
+        if (!rc && f->format == ENC_FORMAT && f->info.size == 0)
+            rc = open_chunk(f, 0, e); /* the empty file is one empty final chunk */
     }
 out:
     if (rc) {
@@ -1009,33 +1090,7 @@ const struct market_file_info *market_file_info(const struct market_file *f)
     return &f->info;
 }
 
-struct copy_sink {
-    uint8_t *p;
-    size_t n, max;
-};
-
-static int copy_sink(void *ctx, const uint8_t *p, size_t n)
-{
-    struct copy_sink *c = ctx;
-    if (n > c->max - c->n)
-        return AG_EINTERNAL;
-    memcpy(c->p + c->n, p, n);
-    c->n += n;
-    return 0;
-}
-
-/* read_stored() reads exactly `len` bytes of the stored DAG at `pos`. */
-static int read_stored(struct market_file *f, uint64_t pos, uint8_t *out, size_t len,
-                       struct ag_err *e)
-{
-    struct copy_sink c = {out, 0, len};
-    int rc = exporter_read(f->m->storage->bs, &f->root, pos, len, copy_sink, &c, e);
-    if (!rc && c.n != len)
-        rc = ag_errf(e, AG_ECORRUPT, NULL, "file %s is shorter than recorded", f->info.name);
-    return rc;
-}
-
-/* next_record() decrypts the next record into f->plain. */
+/* next_record() decrypts the next format-1 record into f->plain. */
 static int next_record(struct market_file *f, struct ag_err *e)
 {
     unsigned long long plen = 0;
@@ -1050,14 +1105,15 @@ static int next_record(struct market_file *f, struct ag_err *e)
         if (crypto_secretstream_xchacha20poly1305_init_pull(&f->ss, header, f->key))
             return ag_errf(e, AG_ECORRUPT, NULL, "file %s: bad encryption header", f->info.name);
         f->started = true;
+        f->have_plain = true;
         f->ct_pos = ENC_HEADER;
         f->plain_start = 0;
         f->plain_len = 0;
     }
     if (f->finished)
         return ag_errf(e, AG_ECORRUPT, NULL, "file %s: data after the final record", f->info.name);
-    clen = (size_t)MIN((uint64_t)(ENC_RECORD + ENC_ABYTES), f->stored_size - f->ct_pos);
-    if (clen < ENC_ABYTES)
+    clen = (size_t)MIN((uint64_t)(ENC_CHUNK + ENC1_ABYTES), f->stored_size - f->ct_pos);
+    if (clen < ENC1_ABYTES)
         return ag_errf(e, AG_ECORRUPT, NULL, "file %s: truncated ciphertext", f->info.name);
     if ((rc = read_stored(f, f->ct_pos, f->ct, clen, e)))
         return rc;
@@ -1071,6 +1127,41 @@ static int next_record(struct market_file *f, struct ag_err *e)
     f->finished = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
     if (f->finished != (f->ct_pos == f->stored_size))
         return ag_errf(e, AG_ECORRUPT, NULL, "file %s: records and size disagree", f->info.name);
+    return 0;
+}
+
+/* open_chunk() decrypts format-2 chunk `index` into f->plain. Each chunk is
+ * authenticated with its index and whether it is the last one, so a chunk
+ * moved, swapped, dropped or cut off fails here as AG_ECORRUPT. */
+static int open_chunk(struct market_file *f, uint64_t index, struct ag_err *e)
+{
+    uint8_t nonce[ENC_HEADER], ad[ENC2_AD_BYTES];
+    uint64_t at = ENC_HEADER + index * (ENC_CHUNK + ENC2_ABYTES);
+    unsigned long long plen = 0;
+    size_t clen;
+    bool final;
+    int rc;
+
+    f->have_plain = false;
+    if (at + ENC2_ABYTES > f->stored_size)
+        return ag_errf(e, AG_ECORRUPT, NULL, "file %s: truncated ciphertext", f->info.name);
+    clen = (size_t)MIN((uint64_t)(ENC_CHUNK + ENC2_ABYTES), f->stored_size - at);
+    final = at + clen == f->stored_size;
+    if (!final && clen != ENC_CHUNK + ENC2_ABYTES)
+        return ag_errf(e, AG_ECORRUPT, NULL, "file %s: chunks and size disagree", f->info.name);
+    if ((rc = read_stored(f, at, f->ct, clen, e)))
+        return rc;
+    enc2_nonce(f->file_nonce, index, nonce);
+    enc2_ad(index, final, ad);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(f->plain, &plen, NULL, f->ct, clen, ad,
+                                                   sizeof(ad), nonce, f->key))
+        return ag_errf(e, AG_ECORRUPT, NULL,
+                       "file %s: chunk %" PRIu64 " fails authentication (tampered, moved or "
+                       "truncated ciphertext)",
+                       f->info.name, index);
+    f->plain_start = index * ENC_CHUNK;
+    f->plain_len = (size_t)plen;
+    f->have_plain = true;
     return 0;
 }
 
@@ -1090,13 +1181,29 @@ int market_file_read(struct market_file *f, uint64_t pos, void *out, size_t max,
         *n = len;
         return 0;
     }
-    if (f->started && pos < f->plain_start)
-        return ag_errf(e, AG_EINVAL, NULL, "encrypted files are read forwards only");
-    while (!f->started || pos >= f->plain_start + f->plain_len)
-        if ((rc = next_record(f, e)))
+    if (f->format == ENC_FORMAT) {
+        if ((!f->have_plain || pos < f->plain_start || pos >= f->plain_start + f->plain_len) &&
+            (rc = open_chunk(f, pos / ENC_CHUNK, e)))
             return rc;
+        if (pos >= f->plain_start + f->plain_len)
+            return ag_errf(e, AG_ECORRUPT, NULL, "file %s: a chunk is shorter than recorded",
+                           f->info.name);
+    } else {
+        if (f->started && pos < f->plain_start)
+            return ag_errf(e, AG_EINVAL, NULL,
+                           "files encrypted in format 1 are read forwards only");
+        while (!f->started || pos >= f->plain_start + f->plain_len)
+            if ((rc = next_record(f, e)))
+                return rc;
+    }
     len = MIN(len, (size_t)(f->plain_start + f->plain_len - pos));
     memcpy(out, f->plain + (pos - f->plain_start), len);
+    /* A size that is a multiple of the chunk ends with an empty final chunk
+     * no byte lives in: open it when the last byte goes out, so a dropped
+     * tail is noticed there too. */
+    if (f->format == ENC_FORMAT && pos + len == f->info.size && !(f->info.size % ENC_CHUNK) &&
+        (rc = open_chunk(f, f->info.size / ENC_CHUNK, e)))
+        return rc;
     *n = len;
     return 0;
 }

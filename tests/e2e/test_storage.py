@@ -455,6 +455,75 @@ class Storage(unittest.TestCase):
         s, _, car = self.get_bytes("/ipfs/" + cid, headers={"Accept": "application/vnd.ipld.car"})
         self.assertEqual(s, 200)
 
+    def car_of(self, cid, query):
+        s, h, car = self.get_bytes("/ipfs/%s?format=car&%s" % (cid, query))
+        if s != 200:
+            return s, h, None
+        path = os.path.join(self.node.dir, "range.car")
+        with open(path, "wb") as fh:
+            fh.write(car)
+        return s, h, self.check_car(path)
+
+    def test_gateway_entity_bytes(self):
+        data = pattern(5 * 262144 + 99, seed=17)
+        _, f = self.upload("free", data, name="ranged.bin")
+        cid, size, L = f["cid"], len(data), 262144
+        # (entity-bytes, first leaf, last leaf) of the 6 leaves the range needs.
+        for spec, lo, hi in [("0:*", 0, 5), ("262144:524287", 1, 1), ("262143:262144", 0, 1),
+                             ("10:20", 0, 0), ("-99:*", 5, 5), ("-100:*", 4, 5), ("-%d:-%d" % (size, size - 1), 0, 0),
+                             ("%d:%d" % (size - 1, size + 5000), 5, 5), ("300000:-300000", 1, 3),
+                             ("0:99999999999", 0, 5)]:
+            s, h, res = self.car_of(cid, "dag-scope=entity&entity-bytes=" + spec)
+            self.assertEqual(s, 200, spec)
+            self.assertEqual(res["bad"], 0, spec)
+            self.assertEqual((res["first"], res["roots"]), (cid, [cid]), spec)
+            self.assertEqual(res["count"], 1 + hi - lo + 1, spec)
+            self.assertEqual(bytes.fromhex(res["content"]), data[lo * L:(hi + 1) * L], spec)
+            self.assertIn("entity", h["etag"])
+        # entity-bytes implies dag-scope=entity; the Etag changes with the range.
+        s, h1, res = self.car_of(cid, "entity-bytes=0:10")
+        self.assertEqual((s, res["count"]), (200, 2))
+        _, h2, _ = self.car_of(cid, "entity-bytes=0:11")
+        self.assertNotEqual(h1["etag"], h2["etag"])
+        # A zero-length range is the root alone (dag-scope=block).
+        s, _, res = self.car_of(cid, "entity-bytes=-10:-20")
+        self.assertEqual((s, res["count"]), (200, 1))
+        # Malformed, past the end, or contradicting dag-scope: 400.
+        for q in ["entity-bytes=5:1", "entity-bytes=x:*", "entity-bytes=5", "entity-bytes=1:2:3",
+                  "entity-bytes=%d:*" % size, "entity-bytes=--5:*", "dag-scope=all&entity-bytes=0:1"]:
+            s, _, _ = self.get_bytes("/ipfs/%s?format=car&%s" % (cid, q))
+            self.assertEqual(s, 400, q)
+        # A deeper DAG (3 levels with 1 KiB chunks): only the path to the bytes.
+        # (Its blocks are removed afterwards: they are pinned by no file, and
+        # the gc test counts orphans.)
+        big = pattern(200 * 1024 + 17, seed=18)
+        src = os.path.join(self.node.dir, "deep.bin")
+        with open(src, "wb") as fh:
+            fh.write(big)
+        with LOCK:
+            before = set(self.block_files())
+            r = self.node.cli("ipfs", "add", "--chunker", "size-1024", "--data-dir", self.node.data,
+                              src)
+            try:
+                self.assertEqual(r.returncode, 0, r.stderr)
+                deep = r.stdout.strip()
+                s, _, res = self.car_of(deep, "entity-bytes=180000:182047")
+                self.assertEqual(res["bad"], 0)
+                lo, hi = 180000 // 1024, 182047 // 1024
+                self.assertEqual(bytes.fromhex(res["content"]), big[lo * 1024:(hi + 1) * 1024])
+                self.assertEqual(res["count"], 2 + (hi - lo + 1))  # root, an inner node, leaves
+                s, _, res = self.car_of(deep, "entity-bytes=0:*")
+                self.assertEqual(bytes.fromhex(res["content"]), big)
+            finally:
+                for fn in set(self.block_files()) - before:
+                    os.unlink(fn)
+
+    def block_files(self):
+        for root, _, files in os.walk(self.blocks_dir()):
+            for f in files:
+                if f.endswith(".data"):
+                    yield os.path.join(root, f)
+
     def check_car(self, path):
         """@ipld/car reads the CAR; every block must hash to its CID; leaves joined in order."""
         script = r"""
@@ -747,11 +816,57 @@ console.log(JSON.stringify({ roots, count, bad, first, content: Buffer.concat(co
         self.assertLess(growth_mib, 64)
 
 
+def _uvarint(b, i):
+    n = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        n |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return n, i
+
+
+def _cid_mh(b, i):
+    """Parses a binary CID at b[i:]; returns (multihash bytes, next index)."""
+    if b[i] == 0x12 and b[i + 1] == 0x20:  # CIDv0: a bare sha2-256 multihash
+        return bytes(b[i:i + 34]), i + 34
+    _, i = _uvarint(b, i)  # version
+    _, i = _uvarint(b, i)  # codec
+    start = i
+    _, i = _uvarint(b, i)  # hash code
+    n, i = _uvarint(b, i)
+    return bytes(b[start:i + n]), i + n
+
+
+def car_blocks(car):
+    """Yields (multihash, bytes) of every section of a CARv1."""
+    n, i = _uvarint(car, 0)
+    i += n
+    while i < len(car):
+        n, j = _uvarint(car, i)
+        end = j + n
+        mh, k = _cid_mh(car, j)
+        yield mh, bytes(car[k:end])
+        i = end
+
+
+def cid_str_mh(s):
+    """The multihash of a CIDv1 in base32 ("b...")."""
+    import base64
+    raw = base64.b32decode(s[1:].upper() + "=" * (-len(s[1:]) % 8))
+    return _cid_mh(raw, 0)[0]
+
+
 class KuboStandIn:
-    """Implements the two Kubo RPC calls the node makes (POST /api/v0/version and
-    POST /api/v0/dag/import?pin-roots=true, multipart "file" part holding a CAR,
-    chunked or not) as Kubo's RPC reference documents them, keeping the CARs it
-    receives on disk. Not a Kubo: the real thing cannot be installed here."""
+    """Implements the Kubo RPC calls the node makes, as Kubo's RPC reference
+    (v0.32) documents them: POST /api/v0/version; POST
+    /api/v0/dag/import?pin-roots=true (multipart "file" part holding a CAR,
+    chunked or not), whose blocks it keeps in its own block storage (one file
+    per multihash) besides the CARs; POST /api/v0/block/get?arg=CID, which
+    streams a stored block with chunked encoding (as Kubo does) or answers
+    500 with Kubo's JSON error. `tamper` names multihashes whose bytes it
+    corrupts on the way out. Not a Kubo: the real thing cannot be installed."""
 
     def __init__(self, directory):
         import http.server
@@ -759,8 +874,14 @@ class KuboStandIn:
         stand = self
         self.dir = directory
         self.imports = []
+        self.gets = []
+        self.tamper = set()
+        self.broken = None  # None, or how block/get answers: "garbage", "cut", "trailer", "huge"
+        os.makedirs(os.path.join(directory, "blocks"), exist_ok=True)
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *a):
                 pass
 
@@ -796,15 +917,73 @@ class KuboStandIn:
                     with open(path, "wb") as fh:
                         fh.write(car)
                     stand.imports.append((self.path, path))
+                    for mh, data in car_blocks(car):
+                        stand.put(mh, data)
                     return self.reply(200, {"Root": {"Cid": {"/": "?"}, "PinErrorMsg": ""}})
+                if self.path.startswith("/api/v0/block/get"):
+                    from urllib.parse import parse_qs, urlparse
+                    arg = parse_qs(urlparse(self.path).query).get("arg", [""])[0]
+                    stand.gets.append(arg)
+                    try:
+                        mh = cid_str_mh(arg)
+                        with open(stand.block_path(mh), "rb") as fh:
+                            data = fh.read()
+                    except (OSError, ValueError, IndexError):
+                        return self.reply(500, {"Message": "block was not found locally (offline): "
+                                                "ipld: could not find " + arg, "Code": 0,
+                                                "Type": "error"})
+                    if mh in stand.tamper:
+                        data = bytes([data[0] ^ 1]) + data[1:]
+                    if stand.broken == "garbage":
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                         b"Connection: close\r\n\r\nzz\r\n" + data[:10])
+                        self.close_connection = True
+                        return None
+                    if stand.broken == "cut":
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                                         b"Connection: close\r\n\r\n" % len(data) + data[:-5])
+                        self.close_connection = True
+                        return None
+                    if stand.broken == "huge":
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                        for _ in range(6):
+                            self.wfile.write(b"\0" * (1 << 20))
+                        self.close_connection = True
+                        return None
+                    if stand.broken == "trailer":
+                        self.send_response(200)
+                        self.send_header("Transfer-Encoding", "chunked")
+                        self.send_header("Trailer", "X-Stream-Error")
+                        self.end_headers()
+                        self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n0\r\n"
+                                         b"X-Stream-Error: context canceled\r\n\r\n")
+                        return None
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.send_header("Trailer", "X-Stream-Error")
+                    self.end_headers()
+                    for k in range(0, len(data), 100000):
+                        piece = data[k:k + 100000]
+                        self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                    self.wfile.write(b"0\r\n\r\n")
+                    return None
                 self.reply(404, {"Message": "command not found", "Code": 0, "Type": "error"})
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def block_path(self, mh):
+        return os.path.join(self.dir, "blocks", mh.hex() + ".data")
+
+    def put(self, mh, data):
+        with open(self.block_path(mh), "wb") as fh:
+            fh.write(data)
+
     def close(self):
         self.server.shutdown()
+        self.server.server_close()
 
 
 class Kubo(unittest.TestCase):
@@ -840,6 +1019,28 @@ class Kubo(unittest.TestCase):
             self.assertEqual(c.getresponse().read(), data)
             c.close()
             self.assertTrue(f["cid"].startswith("bafy"))
+            # A block lost locally cannot come from the unreachable Kubo: the
+            # download fails quickly and cleanly; the rest is still served.
+            leaf = b"\x12\x20" + hashlib.sha256(data[262144:]).digest()
+            os.unlink(node_block_files(node)[leaf])
+            c = http.client.HTTPConnection(node.host, node.port, timeout=30)
+            c.request("GET", "/api/v1/models/kim/k/versions/1.0.0/files/w.bin",
+                      headers={"Range": "bytes=0-99"})
+            r = c.getresponse()
+            self.assertEqual((r.status, r.read()), (206, data[:100]))
+            c.close()
+            c = http.client.HTTPConnection(node.host, node.port, timeout=30)
+            c.request("GET", "/api/v1/models/kim/k/versions/1.0.0/files/w.bin")
+            r = c.getresponse()
+            try:
+                body = r.read()
+            except http.client.IncompleteRead as e:
+                body = e.partial
+            c.close()
+            self.assertLess(len(body), len(data))
+            self.assertIn("not found here, nor fetched", node.logs())
+            s, _, b = node.request("GET", "/healthz")
+            self.assertEqual((b["storage"]["kubo"], b["storage"]["backend"]), ("unreachable", "local"))
         finally:
             node.cleanup()
 
@@ -866,6 +1067,144 @@ class Kubo(unittest.TestCase):
             node.cleanup()
             kubo.close()
         del tmp
+
+
+def node_block_files(node):
+    """{multihash: path} of every block in a node's blockstore (flatfs keys
+    are the base32 of the multihash)."""
+    import base64
+    out = {}
+    for root, _, files in os.walk(os.path.join(node.data, "blocks")):
+        for f in files:
+            if f.endswith(".data"):
+                k = f[:-5]
+                mh = base64.b32decode(k + "=" * (-len(k) % 8))
+                out[mh] = os.path.join(root, f)
+    return out
+
+
+class KuboFetch(unittest.TestCase):
+    """Blocks missing from the node are fetched from Kubo, hash-checked, kept."""
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        cls.kdir = tempfile.mkdtemp(prefix="agora-kubo-")
+        cls.kubo = KuboStandIn(cls.kdir)
+        cls.node = Node(args=["--kubo-api", "http://127.0.0.1:%d" % cls.kubo.port])
+        cls.token = register(cls.node, "kim")
+        n = cls.node
+        n.request("POST", "/api/v1/models", {"slug": "k", "title": "k"}, token=cls.token)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.cleanup()
+        cls.kubo.close()
+
+    def upload(self, version, data):
+        n, t = self.node, self.token
+        n.request("POST", "/api/v1/models/kim/k/versions", {"version": version}, token=t)
+        s, _, up = n.request("POST", "/api/v1/models/kim/k/versions/%s/uploads" % version,
+                             {"name": "w.bin", "size": len(data)}, token=t)
+        self.assertEqual(s, 201, up)
+        s, _, f = n.request("PATCH", "/api/v1/uploads/" + up["id"], raw=data, content_type=None,
+                            headers={"Upload-Offset": "0", "Content-Type": OCTET}, token=t)
+        self.assertEqual(s, 200, f)
+        s, _, b = n.request("POST", "/api/v1/models/kim/k/versions/%s/publish" % version, token=t)
+        self.assertEqual(s, 200, b)
+        return f
+
+    def download(self, version):
+        c = http.client.HTTPConnection(self.node.host, self.node.port, timeout=60)
+        try:
+            c.request("GET", "/api/v1/models/kim/k/versions/%s/files/w.bin" % version)
+            r = c.getresponse()
+            try:
+                return r.status, r.read()
+            except http.client.IncompleteRead as e:
+                return -1, e.partial
+        finally:
+            c.close()
+
+    def gateway_raw(self, cid):
+        c = http.client.HTTPConnection(self.node.host, self.node.port, timeout=60)
+        try:
+            c.request("GET", "/ipfs/%s?format=raw" % cid)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    def test_lost_blocks_come_back_from_kubo(self):
+        data = pattern(5 * 262144 + 1000, seed=30)
+        f = self.upload("1.0.0", data)
+        self.assertEqual(len(self.kubo.imports), 1)  # pinned there at upload
+        leaves = [hashlib.sha256(data[i:i + 262144]).digest() for i in range(0, len(data), 262144)]
+        files = node_block_files(self.node)
+        for d in leaves[1:4]:  # three leaves lost locally
+            os.unlink(files[b"\x12\x20" + d])
+        before = len(self.kubo.gets)
+        s, body = self.download("1.0.0")
+        self.assertEqual((s, hashlib.sha256(body).hexdigest()), (200, f["sha256"]))
+        self.assertEqual(len(self.kubo.gets) - before, 3)
+        # Kept: the next download needs Kubo no more.
+        files = node_block_files(self.node)
+        for d in leaves:
+            self.assertIn(b"\x12\x20" + d, files)
+        s, body = self.download("1.0.0")
+        self.assertEqual((s, body == data), (200, True))
+        self.assertEqual(len(self.kubo.gets) - before, 3)
+
+    def test_gateway_serves_a_block_only_kubo_has(self):
+        blk = pattern(5000, seed=31)
+        mh = b"\x12\x20" + hashlib.sha256(blk).digest()
+        self.kubo.put(mh, blk)
+        import base64
+        cid = "b" + base64.b32encode(b"\x01\x55" + mh).decode().lower().rstrip("=")
+        s, body = self.gateway_raw(cid)
+        self.assertEqual((s, body), (200, blk))
+        self.assertIn(mh, node_block_files(self.node))
+        # Neither here nor there: 404.
+        other = "b" + base64.b32encode(b"\x01\x55\x12\x20" + hashlib.sha256(b"x").digest()).decode().lower().rstrip("=")
+        s, _ = self.gateway_raw(other)
+        self.assertEqual(s, 404)
+
+    def test_malformed_kubo_replies_are_refused(self):
+        data = pattern(2 * 262144 + 10, seed=34)
+        self.upload("4.0.0", data)
+        leaf = b"\x12\x20" + hashlib.sha256(data[262144:524288]).digest()
+        try:
+            for mode in ["garbage", "cut", "huge", "trailer"]:
+                path = node_block_files(self.node).get(leaf)
+                if path:
+                    os.unlink(path)
+                self.kubo.broken = mode
+                s, body = self.download("4.0.0")
+                self.assertLess(len(body), len(data), mode)
+                self.assertNotIn(leaf, node_block_files(self.node), mode)
+        finally:
+            self.kubo.broken = None
+        s, _, b = self.node.request("GET", "/healthz")  # still alive
+        self.assertEqual(s, 200)
+        s, body = self.download("4.0.0")
+        self.assertEqual((s, body == data), (200, True))
+
+    def test_wrong_bytes_from_kubo_are_refused(self):
+        data = pattern(3 * 262144, seed=32)
+        self.upload("2.0.0", data)
+        leaf = b"\x12\x20" + hashlib.sha256(data[262144:524288]).digest()
+        os.unlink(node_block_files(self.node)[leaf])
+        self.kubo.tamper.add(leaf)
+        try:
+            s, body = self.download("2.0.0")
+            # The body is cut before the bad block: never a full, wrong file.
+            self.assertNotEqual((s, body), (200, data))
+            self.assertLess(len(body), len(data))
+            self.assertNotIn(leaf, node_block_files(self.node))  # not kept
+        finally:
+            self.kubo.tamper.discard(leaf)
+        s, body = self.download("2.0.0")
+        self.assertEqual((s, body == data), (200, True))
 
 
 if __name__ == "__main__":

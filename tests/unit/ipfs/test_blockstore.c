@@ -253,3 +253,70 @@ TEST(blockstore_batch_commit_and_abort)
     buf_release(&b);
     blockstore_free(bs);
 }
+
+/* A fetch callback over a second store, optionally lying. */
+struct remote {
+    struct blockstore *bs;
+    bool lie;
+    int calls;
+};
+
+static int fetch_cb(void *ctx, const struct cid *cid, struct buf *out, struct ag_err *e)
+{
+    struct remote *r = ctx;
+    size_t n0 = out->n;
+    int rc;
+    r->calls++;
+    rc = blockstore_get(r->bs, cid, out, e);
+    if (!rc && r->lie && out->n > n0)
+        out->p[n0] ^= 1;
+    return rc;
+}
+
+TEST(blockstore_fetches_missing_blocks_and_checks_them)
+{
+    char local_dir[600], remote_dir[600];
+    struct blockstore *local, *remote_bs;
+    struct remote r = {0};
+    struct cid a, b, absent;
+    struct ag_err e = {0};
+    struct buf got;
+    static const char ab[] = "block a, only remote", bb[] = "block b, remote too";
+
+    snprintf(local_dir, sizeof(local_dir), "%s/local", test_tmpdir());
+    snprintf(remote_dir, sizeof(remote_dir), "%s/remote", test_tmpdir());
+    ASSERT_OK(blockstore_open(&local, local_dir, NULL));
+    ASSERT_OK(blockstore_open(&remote_bs, remote_dir, NULL));
+    cid_hash(&a, 1, MC_RAW, ab, sizeof(ab));
+    cid_hash(&b, 1, MC_RAW, bb, sizeof(bb));
+    cid_hash(&absent, 1, MC_RAW, "nowhere", 7);
+    ASSERT_OK(blockstore_put(remote_bs, &a, ab, sizeof(ab), NULL));
+    ASSERT_OK(blockstore_put(remote_bs, &b, bb, sizeof(bb), NULL));
+    buf_init(&got, 1 << 20);
+    ASSERT_EQ(blockstore_get(local, &a, &got, NULL), AG_ENOTFOUND);
+    r.bs = remote_bs;
+    blockstore_set_fetch(local, fetch_cb, &r);
+    ASSERT(blockstore_can_fetch(local));
+    /* Fetched, returned and kept. */
+    ASSERT_OK(blockstore_get(local, &a, &got, NULL));
+    ASSERT_EQ(got.n, sizeof(ab));
+    ASSERT(!memcmp(got.p, ab, sizeof(ab)));
+    ASSERT_EQ(blockstore_has(local, &a, NULL), 1);
+    ASSERT_EQ(r.calls, 1);
+    buf_reset(&got);
+    ASSERT_OK(blockstore_get(local, &a, &got, NULL));
+    ASSERT_EQ(r.calls, 1);
+    /* Bytes that do not hash to the CID are refused and not kept. */
+    r.lie = true;
+    buf_reset(&got);
+    ASSERT_EQ(blockstore_get(local, &b, &got, &e), AG_ECORRUPT);
+    ASSERT_EQ(got.n, 0);
+    ASSERT_EQ(blockstore_has(local, &b, NULL), 0);
+    /* Nowhere: not found, with the reason. */
+    r.lie = false;
+    ASSERT_EQ(blockstore_get(local, &absent, &got, &e), AG_ENOTFOUND);
+    ASSERT(strstr(e.msg, "nor fetched") != NULL);
+    buf_release(&got);
+    blockstore_free(local);
+    blockstore_free(remote_bs);
+}

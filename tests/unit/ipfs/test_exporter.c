@@ -214,3 +214,73 @@ TEST(exporter_lying_sizes_are_corrupt)
     buf_release(&b);
     blockstore_free(bs);
 }
+
+/* cursor_check() reads [off, off+len) through the cursor and compares. */
+static void cursor_check(struct exporter_cursor *cur, uint64_t off, size_t len)
+{
+    static uint8_t out[4096];
+    size_t want = off >= sizeof(data) ? 0 : (size_t)MIN((uint64_t)len, sizeof(data) - off), n = 0;
+    ASSERT(len <= sizeof(out));
+    ASSERT_OK(exporter_cursor_read(cur, off, out, len, &n, NULL));
+    ASSERT_EQ(n, want);
+    ASSERT(!want || !memcmp(out, data + off, want));
+}
+
+TEST(exporter_cursor_reads_anywhere)
+{
+    struct exporter_cursor *cur = NULL;
+    struct cid root;
+    uint8_t one;
+    size_t n;
+    const uint8_t *p;
+
+    for (int v = 0; v <= 1; v++) {
+        struct blockstore *bs = import(&root, v, v == 1);
+        uint32_t x = 7;
+        ASSERT_OK(exporter_cursor_open(&cur, bs, &root, NULL));
+        ASSERT_EQ(exporter_cursor_size(cur), sizeof(data));
+        /* Forwards in odd steps, across every leaf and level boundary. */
+        for (uint64_t off = 0; off < sizeof(data); off += 333)
+            cursor_check(cur, off, 333);
+        /* Backwards, and random jumps. */
+        for (uint64_t off = sizeof(data); off >= 1000; off -= 1000)
+            cursor_check(cur, off - 1000, 77);
+        for (int i = 0; i < 500; i++) {
+            x = x * 1103515245u + 12345u;
+            cursor_check(cur, (x >> 8) % (sizeof(data) + 1), 1 + (x & 1023));
+        }
+        cursor_check(cur, 17390, 30);   /* across a level-1 boundary */
+        cursor_check(cur, 30275, 3);    /* across the level-2 boundary */
+        cursor_check(cur, 39999, 100);  /* clipped at the end */
+        ASSERT_OK(exporter_cursor_peek(cur, sizeof(data), &p, &n, NULL));
+        ASSERT_EQ(n, 0);
+        ASSERT_EQ(exporter_cursor_read(cur, sizeof(data) + 1, &one, 1, &n, NULL), AG_EINVAL);
+        ASSERT_OK(exporter_cursor_peek(cur, 12345, &p, &n, NULL));
+        ASSERT(n >= 1 && n <= 10 && p[0] == data[12345]);
+        exporter_cursor_free(cur);
+        blockstore_free(bs);
+    }
+}
+
+TEST(exporter_cursor_corrupt_and_missing)
+{
+    struct exporter_cursor *cur = NULL;
+    struct cid root, leaf;
+    uint8_t bad[10], out[100];
+    size_t n = 0;
+    struct blockstore *bs = import(&root, 1, true);
+
+    memset(bad, 0, sizeof(bad));
+    cid_hash(&leaf, 1, MC_RAW, data + 20, 10);
+    ASSERT_OK(blockstore_delete(bs, &leaf, NULL));
+    ASSERT_OK(blockstore_put(bs, &leaf, bad, sizeof(bad), NULL));
+    cid_hash(&leaf, 1, MC_RAW, data + 5000, 10);
+    ASSERT_OK(blockstore_delete(bs, &leaf, NULL));
+    ASSERT_OK(exporter_cursor_open(&cur, bs, &root, NULL));
+    ASSERT_EQ(exporter_cursor_read(cur, 0, out, sizeof(out), &n, NULL), AG_ECORRUPT);
+    ASSERT_EQ(n, 20); /* what came before the bad leaf */
+    ASSERT_EQ(exporter_cursor_read(cur, 4995, out, 10, &n, NULL), AG_ENOTFOUND);
+    cursor_check(cur, 30000, 100); /* elsewhere still reads */
+    exporter_cursor_free(cur);
+    blockstore_free(bs);
+}

@@ -3,6 +3,8 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "ipfs/blockstore.h"
+#include "ipfs/exporter.h"
+#include "ipfs/importer.h"
 #include "market/market.h"
 #include "test.h"
 
@@ -172,7 +174,7 @@ TEST(storage_free_upload_reads_back_by_range)
     teardown();
 }
 
-TEST(storage_paid_files_are_encrypted_and_read_forwards)
+TEST(storage_paid_files_are_encrypted_and_seekable)
 {
     struct principal a;
     struct market_file *fh = NULL;
@@ -192,16 +194,306 @@ TEST(storage_paid_files_are_encrypted_and_read_forwards)
     ASSERT(!blocks_contain(probe, sizeof(probe)));
     check_read(&a, "paid", "1.0.0", "s.bin", 200000, 65536, 0);
     check_read(&a, "paid", "1.0.0", "s.bin", 200000, 999, 131070);
-    /* Backwards reads are refused, not served wrong. */
+    /* Reads go anywhere, backwards too (format 2 seals chunks independently). */
     ASSERT_OK(market_file_open(&m, &a, "alice", "paid", "1.0.0", "s.bin", &fh, NULL));
     ASSERT_OK(market_file_read(fh, 150000, buf, sizeof(buf), &got, NULL));
-    ASSERT_EQ(market_file_read(fh, 10, buf, sizeof(buf), &got, NULL), AG_EINVAL);
+    ASSERT_EQ(got, sizeof(buf));
+    ASSERT_OK(market_file_read(fh, 10, buf, sizeof(buf), &got, NULL));
+    ASSERT_EQ(got, sizeof(buf));
+    for (size_t i = 0; i < got; i++)
+        ASSERT_EQ(buf[i], byte_at(10 + i));
     market_file_close(fh);
     /* The node key is private to the node. */
     snprintf(key, sizeof(key), "%s/node.key", data_dir);
     ASSERT_OK(stat(key, &sb));
     ASSERT_EQ(sb.st_mode & 0777, 0600);
     ASSERT_EQ(sb.st_size, 32);
+    teardown();
+}
+
+/* read_at() reads [pos, pos+len) through one open handle and compares. */
+static void read_at(struct market_file *fh, uint64_t pos, size_t len)
+{
+    uint8_t buf[256];
+    size_t done = 0;
+    ASSERT(len <= sizeof(buf));
+    while (done < len) {
+        size_t got = 0;
+        struct ag_err e = {0};
+        if (market_file_read(fh, pos + done, buf + done, len - done, &got, &e))
+            test_fail(__FILE__, __LINE__, "read at %" PRIu64 ": %s", pos + done, e.msg);
+        ASSERT(got > 0);
+        done += got;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] != byte_at((size_t)pos + i))
+            test_fail(__FILE__, __LINE__, "byte %" PRIu64 " differs", pos + i);
+}
+
+TEST(storage_encrypted_ranges_at_every_chunk_boundary)
+{
+    static const size_t sizes[] = {0, 1, 65535, 65536, 65537, 131072, 3 * 65536 + 7, 300000};
+    struct principal a;
+    setup();
+    user("alice", &a);
+    model(&a, "paid", "500", "1.0.0");
+    for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
+        size_t n = sizes[s];
+        struct market_file *fh = NULL;
+        char name[32];
+        json_t *f;
+        snprintf(name, sizeof(name), "f%zu.bin", n);
+        f = upload(&a, "paid", "1.0.0", name, n, 100000);
+        ASSERT(json_is_true(json_object_get(f, "encrypted")));
+        json_decref(f);
+        check_read(&a, "paid", "1.0.0", name, n, 4096, 0);
+        ASSERT_OK(market_file_open(&m, &a, "alice", "paid", "1.0.0", name, &fh, NULL));
+        /* Around every chunk boundary, visited from the end backwards. */
+        for (size_t k = n / 65536 + 1; k-- > 0;) {
+            uint64_t b = (uint64_t)k * 65536;
+            uint64_t lo = b >= 100 ? b - 100 : 0, hi = MIN(b + 100, (uint64_t)n);
+            if (lo < hi)
+                read_at(fh, lo, (size_t)(hi - lo));
+            if (b < n)
+                read_at(fh, b, 1);
+            if (b >= 1 && b - 1 < n)
+                read_at(fh, b - 1, 1);
+        }
+        if (n)
+            read_at(fh, n - 1, 1);
+        market_file_close(fh);
+    }
+    teardown();
+}
+
+/* ---- stored ciphertext, rewritten behind the node's back ------------------ */
+
+static int put_raw(void *ctx, const struct cid *cid, const uint8_t *data, size_t len)
+{
+    UNUSED(ctx);
+    return blockstore_put(market_blockstore(&m), cid, data, len, NULL);
+}
+
+/* store_bytes() imports `p` as a new DAG and returns its root CID string. */
+static void store_bytes(const uint8_t *p, size_t n, char out[CID_MAX_STR])
+{
+    struct importer_opts o;
+    struct importer *im = NULL;
+    struct cid root;
+    uint64_t fsize = 0, dsize = 0;
+    importer_opts_default(&o);
+    ASSERT_OK(importer_new(&im, &o, put_raw, NULL, NULL));
+    ASSERT_OK(importer_write(im, p, n));
+    ASSERT_OK(importer_finish(im, &root, &fsize, &dsize));
+    importer_free(im);
+    ASSERT_OK(cid_format(&root, out, CID_MAX_STR));
+}
+
+static int collect_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    return buf_add(ctx, p, n);
+}
+
+static int64_t version_id(const struct principal *p, const char *slug, const char *version)
+{
+    json_t *v = NULL;
+    int64_t id;
+    ASSERT_OK(market_version_get(&m, p, p->username, slug, version, &v, NULL));
+    id = json_integer_value(json_object_get(v, "id"));
+    json_decref(v);
+    return id;
+}
+
+/* replace_stored() points file `name` at new stored bytes (and plaintext
+ * size), keeping its sealed key and encryption format unless `format` > 0. */
+static void replace_stored(int64_t vid, const char *name, const uint8_t *p, size_t n,
+                           int64_t size, int format, const char *sealed)
+{
+    struct file_row row;
+    char cid[CID_MAX_STR];
+    int64_t id = 0;
+    ASSERT_OK(store_file_get(store, vid, name, &row, NULL));
+    store_bytes(p, n, cid);
+    ASSERT_OK(store_file_put(store, vid, name, size, cid, row.sha256, time_now(), &id, NULL));
+    ASSERT_OK(store_file_key_put(store, id, sealed ? sealed : row.sealed_key,
+                                 format ? format : row.format, (int64_t)n, NULL));
+}
+
+/* read_all() reads the whole file; returns 0 or the first error. */
+static int read_all(const struct principal *p, const char *slug, const char *name)
+{
+    struct market_file *fh = NULL;
+    uint8_t buf[4096];
+    uint64_t pos = 0;
+    size_t got = 0;
+    int rc = market_file_open(&m, p, p->username, slug, "1.0.0", name, &fh, NULL);
+    while (!rc) {
+        rc = market_file_read(fh, pos, buf, sizeof(buf), &got, NULL);
+        if (!got)
+            break;
+        pos += got;
+    }
+    market_file_close(fh);
+    return rc;
+}
+
+TEST(storage_tampered_reordered_truncated_ciphertext_is_refused)
+{
+    enum { N = 3 * 65536 + 500, C = 65536 + 16 };
+    struct principal a;
+    struct file_row row;
+    struct buf ct, t;
+    struct cid root;
+    int64_t vid;
+    json_t *f;
+    setup();
+    user("alice", &a);
+    model(&a, "paid", "500", "1.0.0");
+    f = upload(&a, "paid", "1.0.0", "s.bin", N, N);
+    json_decref(f);
+    f = upload(&a, "paid", "1.0.0", "even.bin", 2 * 65536, 2 * 65536);
+    json_decref(f);
+    vid = version_id(&a, "paid", "1.0.0");
+    ASSERT_OK(store_file_get(store, vid, "s.bin", &row, NULL));
+    ASSERT_EQ(row.format, 2);
+    ASSERT_OK(cid_parse(&root, row.cid, NULL));
+    buf_init(&ct, 1 << 20);
+    buf_init(&t, 1 << 20);
+    ASSERT_OK(exporter_read(market_blockstore(&m), &root, 0, UINT64_MAX, collect_sink, &ct, NULL));
+    ASSERT_EQ(ct.n, 24 + N + 4 * 16);
+    ASSERT_OK(read_all(&a, "paid", "s.bin"));
+
+    /* One flipped bit in chunk 1 (the DAG hashes right: it is a new DAG). */
+    buf_reset(&t);
+    ASSERT_OK(buf_add(&t, ct.p, ct.n));
+    t.p[24 + C + 1000] ^= 4;
+    replace_stored(vid, "s.bin", (uint8_t *)t.p, t.n, N, 0, NULL);
+    ASSERT_EQ(read_all(&a, "paid", "s.bin"), AG_ECORRUPT);
+    {   /* chunk 0 still opens: a Range there is unaffected */
+        struct market_file *fh = NULL;
+        ASSERT_OK(market_file_open(&m, &a, "alice", "paid", "1.0.0", "s.bin", &fh, NULL));
+        read_at(fh, 100, 200);
+        market_file_close(fh);
+    }
+    /* A changed file nonce. */
+    buf_reset(&t);
+    ASSERT_OK(buf_add(&t, ct.p, ct.n));
+    t.p[3] ^= 1;
+    replace_stored(vid, "s.bin", (uint8_t *)t.p, t.n, N, 0, NULL);
+    ASSERT_EQ(read_all(&a, "paid", "s.bin"), AG_ECORRUPT);
+    /* Chunks 0 and 1 swapped. */
+    buf_reset(&t);
+    ASSERT_OK(buf_add(&t, ct.p, 24));
+    ASSERT_OK(buf_add(&t, ct.p + 24 + C, C));
+    ASSERT_OK(buf_add(&t, ct.p + 24, C));
+    ASSERT_OK(buf_add(&t, ct.p + 24 + 2 * C, ct.n - 24 - 2 * C));
+    replace_stored(vid, "s.bin", (uint8_t *)t.p, t.n, N, 0, NULL);
+    ASSERT_EQ(read_all(&a, "paid", "s.bin"), AG_ECORRUPT);
+    /* Chunk 1 duplicated over chunk 2. */
+    buf_reset(&t);
+    ASSERT_OK(buf_add(&t, ct.p, 24 + 2 * C));
+    ASSERT_OK(buf_add(&t, ct.p + 24 + C, C));
+    ASSERT_OK(buf_add(&t, ct.p + 24 + 3 * C, ct.n - 24 - 3 * C));
+    replace_stored(vid, "s.bin", (uint8_t *)t.p, t.n, N, 0, NULL);
+    ASSERT_EQ(read_all(&a, "paid", "s.bin"), AG_ECORRUPT);
+    /* Truncated after three whole chunks, sizes made to agree: the last one
+     * left was not sealed as final. */
+    replace_stored(vid, "s.bin", (uint8_t *)ct.p, 24 + 3 * C, 3 * 65536, 0, NULL);
+    ASSERT_EQ(read_all(&a, "paid", "s.bin"), AG_ECORRUPT);
+    /* Truncated at a byte that is not a chunk boundary. */
+    replace_stored(vid, "s.bin", (uint8_t *)ct.p, ct.n - 1, N, 0, NULL);
+    ASSERT_EQ(read_all(&a, "paid", "s.bin"), AG_ECORRUPT);
+    /* The original bytes read again. */
+    replace_stored(vid, "s.bin", (uint8_t *)ct.p, ct.n, N, 0, NULL);
+    ASSERT_OK(read_all(&a, "paid", "s.bin"));
+
+    /* A size that is a multiple of the chunk ends with an empty final chunk:
+     * dropping it is caught when the last byte is read. */
+    ASSERT_OK(store_file_get(store, vid, "even.bin", &row, NULL));
+    ASSERT_OK(cid_parse(&root, row.cid, NULL));
+    buf_reset(&ct);
+    ASSERT_OK(exporter_read(market_blockstore(&m), &root, 0, UINT64_MAX, collect_sink, &ct, NULL));
+    ASSERT_EQ(ct.n, 24 + 2 * C + 16);
+    ASSERT_OK(read_all(&a, "paid", "even.bin"));
+    buf_reset(&t);
+    ASSERT_OK(buf_add(&t, ct.p, ct.n - 16));
+    ASSERT_OK(buf_add(&t, ct.p + 24 + C, 16)); /* some other tag in its place */
+    replace_stored(vid, "even.bin", (uint8_t *)t.p, t.n, 2 * 65536, 0, NULL);
+    ASSERT_EQ(read_all(&a, "paid", "even.bin"), AG_ECORRUPT);
+    buf_release(&ct);
+    buf_release(&t);
+    teardown();
+}
+
+/* seal_under_node_key() seals a file key as the node does (hex of nonce || box). */
+static void seal_under_node_key(const uint8_t key[32], char out[2 * 72 + 1])
+{
+    uint8_t nk[32], sealed[72];
+    char path[600];
+    FILE *fp;
+    snprintf(path, sizeof(path), "%s/node.key", data_dir);
+    fp = fopen(path, "rb");
+    ASSERT(fp != NULL);
+    ASSERT_EQ(fread(nk, 1, 32, fp), 32);
+    fclose(fp);
+    randombytes_buf(sealed, crypto_secretbox_NONCEBYTES);
+    crypto_secretbox_easy(sealed + crypto_secretbox_NONCEBYTES, key, 32, sealed, nk);
+    sodium_bin2hex(out, 2 * 72 + 1, sealed, sizeof(sealed));
+}
+
+TEST(storage_format1_secretstream_files_still_read)
+{
+    enum { N = 2 * 65536 + 1234 };
+    crypto_secretstream_xchacha20poly1305_state ss;
+    uint8_t key[32], header[24], rec[65536 + 17];
+    char sealed[2 * 72 + 1];
+    struct principal a;
+    struct market_file *fh = NULL;
+    uint8_t tmp[16];
+    size_t got = 0;
+    struct buf ct;
+    json_t *f;
+    setup();
+    user("alice", &a);
+    model(&a, "paid", "500", "1.0.0");
+    f = upload(&a, "paid", "1.0.0", "old.bin", 10, 10);
+    json_decref(f);
+    /* The format-1 stream: a secretstream of 64 KiB records, the last FINAL. */
+    buf_init(&ct, 1 << 20);
+    crypto_secretstream_xchacha20poly1305_keygen(key);
+    crypto_secretstream_xchacha20poly1305_init_push(&ss, header, key);
+    ASSERT_OK(buf_add(&ct, header, sizeof(header)));
+    for (size_t at = 0;; at += 65536) {
+        size_t k = MIN((size_t)65536, (size_t)N - at);
+        uint8_t plain[65536];
+        unsigned long long clen = 0;
+        bool last = k < 65536;
+        for (size_t i = 0; i < k; i++)
+            plain[i] = byte_at(at + i);
+        crypto_secretstream_xchacha20poly1305_push(
+            &ss, rec, &clen, plain, k, NULL, 0,
+            last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
+        ASSERT_OK(buf_add(&ct, rec, (size_t)clen));
+        if (last)
+            break;
+    }
+    ASSERT_EQ(ct.n, 24 + N + 3 * 17);
+    seal_under_node_key(key, sealed);
+    replace_stored(version_id(&a, "paid", "1.0.0"), "old.bin", (uint8_t *)ct.p, ct.n, N, 1,
+                   sealed);
+    check_read(&a, "paid", "1.0.0", "old.bin", N, 5000, 0);
+    check_read(&a, "paid", "1.0.0", "old.bin", N, 777, 70000);
+    /* Format 1 is a chained stream: reads go forwards only. */
+    ASSERT_OK(market_file_open(&m, &a, "alice", "paid", "1.0.0", "old.bin", &fh, NULL));
+    ASSERT_OK(market_file_read(fh, 132000, tmp, sizeof(tmp), &got, NULL));
+    ASSERT_EQ(got, sizeof(tmp));
+    ASSERT_EQ(market_file_read(fh, 10, tmp, sizeof(tmp), &got, NULL), AG_EINVAL);
+    market_file_close(fh);
+    /* A format-1 stream cut short is refused too. */
+    replace_stored(version_id(&a, "paid", "1.0.0"), "old.bin", (uint8_t *)ct.p, ct.n - 1251,
+                   2 * 65536, 1, sealed);
+    ASSERT_EQ(read_all(&a, "paid", "old.bin"), AG_ECORRUPT);
+    buf_release(&ct);
     teardown();
 }
 
