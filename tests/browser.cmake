@@ -1,6 +1,7 @@
 # Browser tests: playwright-core (npm) driving Debian's chromium against a
 # real `agora serve`; one CTest entry per tests/browser/test_*.mjs, named
 # browser.<name>. Screenshots land in tests/out/screenshots of the build.
+# browser.market also runs a real anvil and `agora chain deploy`.
 find_program(AGORA_NODE_FOR_TESTS node)
 if(AGORA_NODE_FOR_TESTS)
   file(GLOB browser_tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/browser/test_*.mjs)
@@ -13,4 +14,9 @@ if(AGORA_NODE_FOR_TESTS)
       TIMEOUT 900
       RESOURCE_LOCK chromium)
   endforeach()
+  # browser.market deploys the contracts: let the compile happen once, in
+  # the contracts' fixture agora_contracts (tests/contracts.cmake).
+  if(TEST browser.market)
+    set_tests_properties(browser.market PROPERTIES FIXTURES_REQUIRED agora_contracts)
+  endif()
 endif()

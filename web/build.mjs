@@ -1,6 +1,7 @@
 // build.mjs - bundles the web UI with esbuild into a directory the node
-// serves: index.html, favicon.svg, app.js (all ES modules in one, minified,
-// with a source map) and app.css (Bootstrap and ours).
+// serves: index.html, favicon.svg, app.js (the ES modules, minified, with a
+// source map; what pages load on demand, such as the wallet code and ethers,
+// goes to chunks/) and app.css (Bootstrap and ours).
 //
 // usage: node web/build.mjs [--out DIR] [--dev]
 //   --out DIR  where to write (default: web/dist beside this script)
@@ -48,7 +49,12 @@ async function main() {
     absWorkingDir: here,
   };
   await Promise.all([
-    build({ ...common, entryPoints: [path.join(here, 'src/main.js')], outfile: path.join(out, 'app.js'), format: 'esm', target: ['es2020'] }),
+    // app.js, plus chunks/ for what pages import on demand (the wallet code
+    // and ethers load only on the pages that use them).
+    build({
+      ...common, entryPoints: { app: path.join(here, 'src/main.js') }, outdir: out, splitting: true,
+      chunkNames: 'chunks/[name]-[hash]', format: 'esm', target: ['es2020'],
+    }),
     build({ ...common, entryPoints: [path.join(here, 'src/styles.css')], outfile: path.join(out, 'app.css'), loader: { '.woff2': 'file', '.woff': 'file' } }),
   ]);
   await copyFile(path.join(here, 'index.html'), path.join(out, 'index.html'));

@@ -3,7 +3,8 @@
 // playwright-core, and watch every page for console errors and failed
 // requests.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -33,7 +34,64 @@ export function outDir() {
 
 // Starts `agora serve` on 127.0.0.1:0; resolves {url, stop()} once it
 // prints its address. With seed, the demo marketplace is loaded first.
-export async function startNode({ seed = false } = {}) {
+// Starts a real anvil on a free port and deploys the contracts into a
+// fresh directory with `agora chain deploy` (anvil's first development key,
+// as `make run` does); resolves {rpc, manifest, stop()}.
+export async function startChain() {
+  const anvil = path.join(here, '..', '..', 'node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil');
+  if (!existsSync(anvil)) fail(`no anvil at ${anvil} (npm ci)`);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'agora-chain-'));
+  const port = await freePort();
+  const child = spawn(anvil, ['--host', '127.0.0.1', '--port', String(port), '--silent'], { stdio: 'ignore' });
+  const rpc = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  try {
+    const until = Date.now() + 30000;
+    for (;;) {
+      try {
+        const r = await fetch(rpc, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' });
+        if (r.ok) break;
+      } catch { /* not up yet */ }
+      if (Date.now() > until) fail('anvil did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const key = path.join(tmp, 'deployer.key');
+    writeFileSync(key, `${ANVIL_KEYS[0]}\n`, { mode: 0o600 });
+    const dir = path.join(tmp, 'deploy');
+    const r = spawnSync(BIN, ['chain', 'deploy', '--chain-rpc', rpc, '--key-file', key, '--data-dir', dir,
+      '--contracts-dir', path.join(here, '..', '..', 'contracts')], { encoding: 'utf8', timeout: 600000 });
+    if (r.status !== 0) fail(`agora chain deploy failed: ${r.stderr}${r.stdout}`);
+    return { rpc, manifest: path.join(dir, 'chain.json'), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+// anvil's well-known development keys (public; development chains only).
+export const ANVIL_KEYS = [
+  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
+];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startNode({ seed = false, args = [] } = {}) {
   if (!BIN || !existsSync(BIN)) fail('AGORA_BIN must name the built agora binary');
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'agora-browser-'));
   const dataDir = path.join(tmp, 'data');
@@ -42,7 +100,7 @@ export async function startNode({ seed = false } = {}) {
     const r = spawnSync(BIN, ['demo', 'seed', '--data-dir', dataDir, '--pwhash', 'min'], { env, encoding: 'utf8' });
     if (r.status !== 0) fail(`agora demo seed failed: ${r.stderr}`);
   }
-  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log = (log + d).slice(-20000); });
   const url = await new Promise((resolve, reject) => {
@@ -126,6 +184,26 @@ export async function settle(page) {
   await page.waitForFunction(() => document.documentElement.dataset.ready === '1');
   await page.waitForFunction(() => !document.querySelector('#main .loading, #main .placeholder-glow'));
   await page.waitForLoadState('networkidle');
+}
+
+// Accessibility and CSP problems of the page on screen: inline script or
+// style, unlabelled controls, not exactly one <h1>, images without alt,
+// horizontal overflow.
+export async function audit(page) {
+  return page.evaluate(() => {
+    const issues = [];
+    for (const s of document.querySelectorAll('script')) if (!s.src) issues.push('inline <script>');
+    if (document.querySelectorAll('style').length) issues.push('<style> element');
+    for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+      const named = (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+      if (!named) issues.push(`unlabelled ${el.tagName.toLowerCase()}[name=${el.name}]`);
+    }
+    const h1 = document.querySelectorAll('#main h1').length;
+    if (h1 !== 1) issues.push(`${h1} <h1> elements`);
+    for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) issues.push('img without alt');
+    if (document.documentElement.scrollWidth > window.innerWidth + 1) issues.push(`horizontal overflow (${document.documentElement.scrollWidth}px)`);
+    return issues;
+  });
 }
 
 export async function run(name, fn) {

@@ -4,7 +4,7 @@
 // failed request or HTTP error, on an inline script, on a form control
 // without a label, or on a page without exactly one <h1>.
 import path from 'node:path';
-import { check, launch, login, newPage, outDir, run, settle, startNode, visit } from './lib.mjs';
+import { audit, check, launch, login, newPage, outDir, run, settle, startNode, visit } from './lib.mjs';
 
 const PUBLIC = [
   ['home', '#/'],
@@ -27,23 +27,6 @@ const SIGNED_IN = [
   ['dashboard', '#/dashboard'],
   ['model-signed-in', '#/m/datacraft/credit-risk-gbm'],
 ];
-
-async function audit(page) {
-  return page.evaluate(() => {
-    const issues = [];
-    for (const s of document.querySelectorAll('script')) if (!s.src) issues.push('inline <script>');
-    if (document.querySelectorAll('style').length) issues.push('<style> element');
-    for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
-      const named = (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
-      if (!named) issues.push(`unlabelled ${el.tagName.toLowerCase()}[name=${el.name}]`);
-    }
-    const h1 = document.querySelectorAll('#main h1').length;
-    if (h1 !== 1) issues.push(`${h1} <h1> elements`);
-    for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) issues.push('img without alt');
-    if (document.documentElement.scrollWidth > window.innerWidth + 1) issues.push(`horizontal overflow (${document.documentElement.scrollWidth}px)`);
-    return issues;
-  });
-}
 
 async function tour(browser, base, pages, { phone, theme, user }) {
   const p = await newPage(browser, { phone, theme });

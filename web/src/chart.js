@@ -31,3 +31,27 @@ export function barChart(canvas, labels, series) {
     },
   });
 }
+
+// A line chart over `labels` (e.g. days) with one or more series.
+export function lineChart(canvas, labels, series, { yLabel } = {}) {
+  const dark = document.documentElement.getAttribute('data-bs-theme') === 'dark';
+  const fg = dark ? '#dee2e6' : '#212529';
+  const grid = dark ? 'rgba(255,255,255,0.1)' : 'rgba(0,0,0,0.08)';
+  return new Chart(canvas, {
+    type: 'line',
+    data: {
+      labels,
+      datasets: series.map((s, i) => ({ ...s, borderColor: COLORS[i % COLORS.length], backgroundColor: COLORS[i % COLORS.length], tension: 0.2, pointRadius: 3 })),
+    },
+    options: {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      plugins: { legend: { labels: { color: fg } } },
+      scales: {
+        x: { ticks: { color: fg }, grid: { color: grid } },
+        y: { beginAtZero: true, ticks: { color: fg }, grid: { color: grid }, title: yLabel ? { display: true, text: yLabel, color: fg } : undefined },
+      },
+    },
+  });
+}

@@ -1,5 +1,5 @@
 // components.js - the pieces pages are made of: model tiles, stars, states
-// (loading, empty, error, coming soon) and forms that show the API's error
+// (loading, empty, error) and forms that show the API's error
 // next to the field it names.
 
 import { h } from './dom.js';
@@ -99,16 +99,6 @@ export function emptyState(title, text, action) {
 export function pageState(title, text, action) {
   return h('div.text-center.py-5.px-3',
     h('h1.h3', title), text ? h('p.text-body-secondary.mb-3', text) : null, action || null);
-}
-
-// The honest state of a feature whose API is not in this node yet. Pages
-// that depend on the chain or storage show this instead of invented data.
-export function comingSoon(title, text, what = 'Coming with on-chain purchases') {
-  return h('div.card.border-dashed.coming-soon',
-    h('div.card-body',
-      h('span.badge.text-bg-info.mb-2', what),
-      h('h2.h5.card-title', title),
-      h('p.card-text.text-body-secondary.mb-0', text)));
 }
 
 // A labelled form control with room for the API's message about it.

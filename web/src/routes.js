@@ -6,7 +6,12 @@ import { modelPage } from './pages/model.js';
 import { publishPage, editPage } from './pages/publish.js';
 import { loginPage, registerPage, accountPage } from './pages/account.js';
 import { profilePage, editProfilePage } from './pages/profile.js';
-import { libraryPage, dashboardPage, walletPage } from './pages/later.js';
+import { libraryPage } from './pages/library.js';
+
+// Pages that need the wallet code (ethers) load it with themselves.
+const lazy = (load, name) => async (ctx) => (await load())[name](ctx);
+const walletPage = lazy(() => import('./pages/wallet.js'), 'walletPage');
+const dashboardPage = lazy(() => import('./pages/dashboard.js'), 'dashboardPage');
 
 export const routes = [
   { path: '/', page: homePage, nav: 'home' },

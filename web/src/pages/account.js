@@ -6,17 +6,62 @@ import { api, seg } from '../api.js';
 import { h, mount } from '../dom.js';
 import { session } from '../session.js';
 import {
-  busy, clearErrors, comingSoon, emptyState, errorAlert, field, formAlert, setTitle, showErrors, spinner, toast, userHref,
+  busy, clearErrors, emptyState, errorAlert, field, formAlert, setTitle, showErrors, spinner, toast, userHref,
 } from '../components.js';
 import { formatDate, timeAgo } from '../format.js';
 import { nextHash, requireUser } from '../auth.js';
 import { go } from '../main.js';
+import { chainInfo, chainReady, hasInjected, isDevChain, linkedAddresses } from '../chaininfo.js';
 
 function authCard(title, sub, form, foot) {
   return h('div.mx-auto.narrow.py-3',
     h('div.card.shadow-sm', h('div.card-body.p-4',
       h('h1.h3.mb-1', title), h('p.text-body-secondary', sub), form)),
     h('p.text-center.mt-3.small', foot));
+}
+
+// Sign-In with Ethereum: connect (browser wallet, or the burner on a dev
+// chain), sign a message, get a session. Hidden when the node has no chain.
+function walletSignIn(query) {
+  const box = h('div.wallet-signin');
+  (async () => {
+    let info;
+    try {
+      info = await chainInfo();
+    } catch {
+      return;
+    }
+    if (!chainReady(info) || (!hasInjected() && !isDevChain(info))) return;
+    const out = h('div', { 'aria-live': 'polite' });
+    const signIn = async (btn, connect) => {
+      let chain = null;
+      try {
+        const r = await busy(btn, async () => {
+          chain = await import('../chain.js'); // ethers, loaded on demand
+          await connect(chain);
+          return chain.siweSignIn(info);
+        });
+        session.set(r.user, r.csrf_token);
+        toast(`Signed in as ${r.user.username}.`);
+        go(nextHash(query));
+      } catch (err) {
+        mount(out, h('div.alert.alert-danger.small.mt-2.mb-0', { role: 'alert' }, err.status || !chain ? err.message : chain.explainError(err)));
+      }
+    };
+    const buttons = [];
+    if (hasInjected()) {
+      const b = h('button.btn.btn-outline-primary.w-100.mb-2', { type: 'button' }, 'Sign in with your browser wallet');
+      b.addEventListener('click', () => signIn(b, (chain) => chain.connectInjected(info)));
+      buttons.push(b);
+    }
+    if (isDevChain(info)) {
+      const b = h('button.btn.btn-outline-warning.w-100', { type: 'button', id: 'siwe-burner' }, 'Sign in with the burner wallet (development chain)');
+      b.addEventListener('click', () => signIn(b, async (chain) => chain.connectBurner(info)));
+      buttons.push(b);
+    }
+    mount(box, h('div.text-center.small.text-body-secondary.my-3', 'or'), buttons, out);
+  })();
+  return box;
 }
 
 export async function loginPage({ main, query }) {
@@ -30,7 +75,7 @@ export async function loginPage({ main, query }) {
     field({ label: 'Username or email', name: 'login', required: true, attrs: { autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false' } }),
     field({ label: 'Password', name: 'password', type: 'password', required: true, attrs: { autocomplete: 'current-password' } }),
     h('button.btn.btn-primary.w-100', { type: 'submit' }, 'Log in'),
-    h('div.mt-3', comingSoon('Sign in with a wallet', 'Sign-In with Ethereum (EIP-4361) from an injected wallet.', 'Coming with the chain integration')));
+    h('div.mt-3', walletSignIn(query)));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     clearErrors(form);
@@ -117,6 +162,17 @@ export async function accountPage({ main, signal }) {
     h('div.col-sm-auto.pt-sm-4', h('button.btn.btn-primary.mt-sm-2', { type: 'submit' }, 'Create token')),
     h('div.col-12', formAlert()));
 
+  const walletsBox = h('div.mb-2', spinner('Loading wallets\u2026'));
+  const loadWallets = async () => {
+    try {
+      const a = await linkedAddresses(signal);
+      mount(walletsBox, a.length ? h('ul.list-unstyled.small.mb-0', { id: 'linked-wallets' }, a.map((x) => h('li.text-break', h('code', x))))
+        : h('p.small.mb-0', 'No wallet linked yet.'));
+    } catch (err) {
+      if (err.name !== 'AbortError') mount(walletsBox, errorAlert(err, loadWallets));
+    }
+  };
+
   const load = async () => {
     try {
       const r = await api('GET', '/tokens', { signal });
@@ -176,6 +232,11 @@ export async function accountPage({ main, signal }) {
           h('p.small.text-body-secondary', 'Tokens let the agora CLI and your scripts act as you. Each is shown once; revoke any you no longer use.'),
           form, shown, list))),
       h('div.col-lg-4',
-        comingSoon('Wallet', 'Link an Ethereum address to sign in with your wallet and to pay for licences.', 'Coming with the chain integration'))));
+        h('section.card', { 'aria-labelledby': 'wal-h' }, h('div.card-body',
+          h('h2.h5', { id: 'wal-h' }, 'Wallets'),
+          h('p.small.text-body-secondary', 'Linked Ethereum addresses sign you in and make the licences they buy yours.'),
+          walletsBox,
+          h('a.btn.btn-sm.btn-outline-primary', { href: '#/wallet' }, 'Manage wallet'))))));
+  loadWallets();
   await load();
 }

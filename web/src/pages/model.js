@@ -12,7 +12,7 @@ import {
 } from '../components.js';
 import { formatBytes, formatCount, formatDate, timeAgo } from '../format.js';
 import { renderMarkdown, splitFrontMatter } from '../markdown.js';
-import { buyBox, fileAction, provenance } from '../purchase.js';
+import { buyBox, fileAction, loadAccess, provenance } from '../purchase.js';
 
 function metaBadges(meta) {
   const rows = [];
@@ -121,6 +121,7 @@ function reviewsView(model, reviews, reload) {
     const mine = reviews.find((r) => r.user === viewer.username);
     form = h('form.mt-4.review-form', { id: 'review-form', novalidate: true, 'aria-labelledby': 'review-form-h' },
       h('h3.h6', { id: 'review-form-h' }, mine ? 'Update your review' : 'Write a review'),
+      model.licence ? h('p.small.text-success.mb-2', { id: 'review-verified-note' }, '\u2713 You hold a licence: your review is marked \u201cVerified licence\u201d.') : null,
       formAlert(),
       starPicker('rating', mine ? mine.rating : 0),
       field({ label: 'Review', name: 'body', textarea: true, value: mine ? mine.body : '', attrs: { rows: 4, maxlength: 5000 },
@@ -166,6 +167,12 @@ export async function modelPage({ main, params, signal }) {
     throw err;
   }
   model.viewerOwns = Boolean(session.user && session.user.username === model.owner);
+  await loadAccess(model, signal);
+  if (signal.aborted) return;
+  model.onLicensed = () => {
+    toast('Licence recorded: the files are unlocked.');
+    modelPage({ main, params, signal });
+  };
   setTitle(model.title || `${owner}/${slug}`);
   const { meta, body } = splitFrontMatter(model.card);
 

@@ -1,6 +1,6 @@
 // publish.js - create a listing, edit it (the card with a live preview),
-// create versions and publish them. Uploading files and publishing on chain
-// plug in through upload.js and purchase.js when storage and chain land.
+// create versions, upload their files (upload.js) and publish them, then
+// publish the listing on-chain from the seller's wallet (onchain.js).
 
 import { api, seg } from '../api.js';
 import { h, mount } from '../dom.js';
@@ -9,7 +9,7 @@ import {
   pageState,
   busy, clearErrors, emptyState, errorAlert, field, formAlert, setTitle, showErrors, spinner, toast,
 } from '../components.js';
-import { formatDate, tokensToUnits, unitsToTokens } from '../format.js';
+import { formatBytes, formatDate, tokensToUnits, unitsToTokens } from '../format.js';
 import { renderMarkdown, splitFrontMatter } from '../markdown.js';
 import { requireUser } from '../auth.js';
 import { uploadPanel } from '../upload.js';
@@ -86,7 +86,7 @@ function listingForm(model) {
         attrs: { maxlength: 64, autocapitalize: 'none', spellcheck: 'false', pattern: '[a-z0-9]([a-z0-9._\\-]{0,62}[a-z0-9])?' } })) : null,
       h('div.col-12', field({ label: 'Summary', name: 'summary', value: m.summary, help: 'One or two sentences shown in search results (up to 300 characters).', attrs: { maxlength: 300 } })),
       h('div.col-md-4', field({ label: 'Visibility', name: 'visibility', value: m.visibility, options: VISIBILITY })),
-      h('div.col-md-4', field({ label: `Price (tokens)`, name: 'price', value: unitsToTokens(m.price), help: '0 for a free model. Paid sales open with on-chain purchases.', attrs: { inputmode: 'decimal' } })),
+      h('div.col-md-4', field({ label: `Price (tokens)`, name: 'price', value: unitsToTokens(m.price), help: 'AGR; 0 for a free model. A paid model is sold once it is published on-chain (edit page).', attrs: { inputmode: 'decimal' } })),
       h('div.col-md-4', field({ label: 'Tags', name: 'tags', value: (m.tags || []).join(', '), help: 'Comma-separated; overrides the card\u2019s tags when set.' }))),
     h('div.row.g-3.mt-1',
       h('div.col-lg-6',
@@ -152,7 +152,7 @@ export async function publishPage({ main }) {
   });
   mount(main,
     h('h1.h3', 'Publish a model'),
-    h('p.text-body-secondary', 'Create the listing first; then add versions (and, once storage is here, their files).'),
+    h('p.text-body-secondary', 'Create the listing first; then add versions with their files, and publish it on-chain to sell licences.'),
     h('div.card', h('div.card-body.p-md-4', form)));
   form.elements.title.focus();
 }
@@ -180,7 +180,10 @@ function versionRow(model, v, reload) {
       h('span.small.text-body-secondary', `${(v.files || []).length} file(s)`),
       h('span.ms-auto.d-flex.gap-2', actions)),
     v.changelog ? h('p.small.mb-0.mt-1.changelog', v.changelog) : null,
-    v.state === 'draft' ? h('div.mt-2', uploadPanel(model, v)) : null);
+    v.files && v.files.length ? h('ul.list-unstyled.small.mb-0.mt-1.version-files', { 'aria-label': `Files of version ${v.version}` },
+      v.files.map((f) => h('li.text-break', h('code', f.name), ` \u00b7 ${formatBytes(f.size)} \u00b7 `,
+        f.cid ? h('code', f.cid) : h('span.text-body-secondary', 'not uploaded')))) : null,
+    v.state === 'draft' ? h('div.mt-2', uploadPanel(model, v, () => reload())) : null);
 }
 
 export async function editPage({ main, params, signal }) {
@@ -217,6 +220,7 @@ export async function editPage({ main, params, signal }) {
   });
 
   const versionsBox = h('div', spinner('Loading versions\u2026'));
+  const chainBox = h('div', spinner('Loading the chain\u2026'));
   const vform = h('form', { id: 'version-form', novalidate: true },
     formAlert(),
     h('div.row.g-3',
@@ -232,6 +236,9 @@ export async function editPage({ main, params, signal }) {
       const r = await api('GET', seg`/models/${owner}/${slug}/versions`, { signal });
       mount(versionsBox, r.versions.length ? h('ul.list-group', { id: 'version-list' }, r.versions.map((v) => versionRow(model, v, loadVersions)))
         : emptyState('No versions yet', 'Create the first version below.'));
+      // The wallet code (ethers) loads only here, not with the rest of the UI.
+      import('../onchain.js').then(({ chainPanel }) => mount(chainBox, chainPanel(model, r.versions, loadVersions)))
+        .catch((err) => mount(chainBox, errorAlert(err, loadVersions)));
     } catch (err) {
       if (err.name !== 'AbortError') mount(versionsBox, errorAlert(err, loadVersions));
     }
@@ -270,6 +277,8 @@ export async function editPage({ main, params, signal }) {
     h('section.card.mb-4', { 'aria-labelledby': 'lst-h' }, h('div.card-body.p-md-4', h('h2.h5', { id: 'lst-h' }, 'Listing and card'), form)),
     h('section.card.mb-4', { 'aria-labelledby': 'vers-h' }, h('div.card-body.p-md-4',
       h('h2.h5', { id: 'vers-h' }, 'Versions'), versionsBox, h('hr'), h('h3.h6', 'New version'), vform)),
+    h('section.card.mb-4', { 'aria-labelledby': 'chain-h' }, h('div.card-body.p-md-4',
+      h('h2.h5', { id: 'chain-h' }, 'On-chain'), chainBox)),
     h('section.card.border-danger-subtle', { 'aria-labelledby': 'danger-h' }, h('div.card-body',
       h('h2.h6', { id: 'danger-h' }, 'Danger zone'), h('p.small.text-body-secondary', 'Deleting removes the listing, its versions, likes and reviews.'), del)));
   await loadVersions();
