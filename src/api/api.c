@@ -4,10 +4,29 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "api/internal.h"
+#include "http/ratelimit.h"
 
 static bool mutating(const char *method)
 {
     return strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "OPTIONS");
+}
+
+/* issue 7: the per-account token bucket (--rate-account), taken once per
+ * signed-in request; 429 with Retry-After when it is empty. */
+static int account_limit(struct api_call *c)
+{
+    char key[32];
+    unsigned retry = 0;
+
+    if (!c->api->rate_account)
+        return 0;
+    snprintf(key, sizeof(key), "u:%" PRId64, c->principal.user_id);
+    if (ratelimit_take(c->api->rate_account, key, 1, &retry) == AG_ERATELIMIT) {
+        c->rc = ag_errf(&c->err, AG_ERATELIMIT, NULL,
+                        "too many requests for this account; retry in %u s", retry);
+        c->err.retry_after = (int)retry;
+    }
+    return c->rc;
 }
 
 int api_start(struct api *api, struct http_req *req, struct api_call *c)
@@ -30,7 +49,7 @@ int api_start(struct api *api, struct http_req *req, struct api_call *c)
             return c->rc;
         c->bearer = authz + 7;
         c->viewer = &c->principal;
-        return 0;
+        return account_limit(c);
     }
     /* A stale cookie is not an error: the caller is simply anonymous. */
     if (cookie && !market_authenticate(api->market, cookie, true, &c->principal, NULL)) {
@@ -44,6 +63,7 @@ int api_start(struct api *api, struct http_req *req, struct api_call *c)
                             "missing or invalid " CSRF_HEADER " header");
             return c->rc;
         }
+        return account_limit(c);
     }
     return 0;
 }

@@ -20,6 +20,7 @@ struct api {
     bool cookie_secure;         /* mark the session cookie Secure (behind HTTPS) */
     const char *version;
     struct api_cache *cache;    /* anonymous public reads; NULL = off (cache.c) */
+    struct ratelimit *rate_account; /* per signed-in account (issue 7); NULL = none */
 };
 
 extern const struct http_route api_routes[];

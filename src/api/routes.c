@@ -57,6 +57,17 @@ const struct http_route api_routes[] = {
     {"DELETE", "/api/v1/uploads/{id}", api_upload_delete, 0, 0},
     {"GET", MODEL "/versions/{version}/files/{name}", api_file_get, 0, HTTP_ROUTE_PUBLIC},
     {"GET", "/ipfs/{cid}", api_gateway_get, 0, HTTP_ROUTE_PUBLIC | HTTP_ROUTE_HIDDEN},
+    /* inference (issue 5): the body streams in; --infer-max-body (at most
+     * 1 GiB) caps it, checked from the headers before a byte is read. */
+    {"POST", MODEL "/versions/{version}/infer", api_infer, (size_t)1 << 30,
+     HTTP_ROUTE_PUBLIC | HTTP_ROUTE_STREAM},
+
+    /* web (issue 6): the browser's relay to the chain node (method allowlist),
+     * the dev-chain faucet, and the signed-in user's purchases and sales. */
+    {"POST", "/api/v1/chain/rpc", api_chain_rpc, 64 * KiB, HTTP_ROUTE_PUBLIC},
+    {"POST", "/api/v1/chain/faucet", api_chain_faucet, 1 * KiB, 0},
+    {"GET", "/api/v1/library", api_library_get, 0, 0},
+    {"GET", "/api/v1/sales", api_sales_get, 0, 0},
 };
 
 const size_t api_nroutes = ARRAY_SIZE(api_routes);

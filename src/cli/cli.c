@@ -1,6 +1,8 @@
 /* cli.c - the command table, `agora help` and dispatch. */
 #include "core/common.h"
 #include "cli/cli.h"
+#include "cli/chainctx.h" /* issue 4: faucet, publish, buy, licenses, ... */
+#include "cli/cmd_infer.h" /* issue 5: agora infer */
 
 static const struct cli_cmd commands[] = {
     {"serve", cmd_serve, "run the marketplace node",
@@ -58,6 +60,8 @@ static const struct cli_cmd commands[] = {
     {"gc", cmd_gc, "remove blocks no stored file needs (node side)", cmd_gc_usage},
     {"chain", cmd_chain, "deploy the contracts; show the chain and indexer status", cmd_chain_usage},
     {"onnx", cmd_onnx, "run, inspect and test ONNX models", cmd_onnx_usage},
+    {"infer", cmd_infer, "run a version's ONNX model on the node (JSON or .npy in, .npy out)",
+     cmd_infer_usage},
     {"wallet", cmd_wallet, "manage keystore accounts, balances and signed messages",
     "usage: agora wallet new [--keystore-dir DIR] [--passphrase-file FILE] [--scrypt-n N]\n"
     "       agora wallet import [--key-file FILE] [--keystore-dir DIR] [--passphrase-file FILE]\n"
@@ -73,6 +77,18 @@ static const struct cli_cmd commands[] = {
     "comes from --passphrase-file, $AGORA_PASSPHRASE or a prompt. import reads a hex\n"
     "private key from --key-file or stdin. The node is --rpc, $AGORA_ETH_RPC or\n"
     "http://127.0.0.1:8545. sign-message prints an EIP-191 personal_sign signature."},
+    {"faucet", cmd_faucet, "development chains: faucet tokens and gas for a wallet",
+     cmd_faucet_usage},
+    {"publish", cmd_publish, "register a published version on the chain (mints on first publish)",
+     cmd_publish_usage},
+    {"buy", cmd_buy, "buy a licence on the chain and wait for the download to unlock",
+     cmd_buy_usage},
+    {"licenses", cmd_licenses, "list a wallet's licences on the chain", cmd_licenses_usage},
+    {"provenance", cmd_provenance, "lineage from the chain; check local files against it",
+     cmd_provenance_usage},
+    {"dispute", cmd_dispute, "open, show and rule purchase disputes", cmd_dispute_usage},
+    {"withdraw", cmd_withdraw, "release finished sales and withdraw the proceeds",
+     cmd_withdraw_usage},
     {"profile", cmd_profile, "show or edit a profile",
      "usage: agora profile [USERNAME] [--json]\n"
      "       agora profile edit [--display-name N] [--bio B] [--link URL]... [--json]"},

@@ -1,5 +1,5 @@
-/* cmd_chain.c - `agora chain deploy|status`: deploy the contracts, write the manifest, show the
- * indexer's position. */
+/* cmd_chain.c - `agora chain deploy|status`: deploy the contracts from C (chain/deploy.c), write
+ * the manifest, show the indexer's position. */
 #include "core/common.h"
 #include "core/config.h"
 #include "core/json.h"
@@ -7,21 +7,36 @@
 #include "chain/chain.h"
 #include "cli/cli.h"
 #include "cli/node.h"
+#include "eth/hex.h"
+#include "eth/keystore.h"
 #include "eth/rpc.h"
 
+#include <ctype.h>
 #include <limits.h>
+#include <sodium.h>
+#include <termios.h>
 #include <unistd.h>
 
 const char cmd_chain_usage[] =
-    "usage: agora chain deploy [--chain-rpc URL] --key-file FILE [--data-dir DIR]\n"
-    "                          [--chain-manifest FILE] [--contracts-dir DIR] [--artifacts DIR] "
-    "[--force]\n"
+    "usage: agora chain deploy [--chain-rpc URL] [--key-file FILE | --keystore FILE]\n"
+    "                          [--data-dir DIR] [--chain-manifest FILE] [--artifacts DIR]\n"
+    "                          [--contracts-dir DIR] [--force] [--json] [deployment options]\n"
     "       agora chain status [--chain-rpc URL] [--data-dir DIR] [--chain-manifest FILE] "
     "[--json]\n"
     "\n"
-    "deploy runs contracts/deploy.mjs with node against any EVM JSON-RPC endpoint and\n"
-    "writes the deployment manifest (chain id, block, contract addresses, ABIs) to\n"
+    "deploy deploys AgoraToken, ModelRegistry and Marketplace (and an ArbitrationPanel with\n"
+    "--arbitrator panel) to any EVM JSON-RPC endpoint - anvil, Ganache, a testnet - signing\n"
+    "in C, and writes the deployment manifest (chain id, block, addresses, ABIs) to\n"
     "DATA_DIR/chain.json, which `agora serve --chain-rpc URL` then follows.\n"
+    "  the deployer: --key-file FILE (hex private key), --keystore FILE (passphrase from\n"
+    "    --passphrase-file, AGORA_PASSPHRASE or a prompt), or AGORA_DEPLOYER_KEY; with none,\n"
+    "    a development chain's (ids 31337, 1337) first unlocked account\n"
+    "  the contracts: --artifacts DIR (contracts/build.mjs output), else the build's\n"
+    "    contracts/ beside this binary, else compiled with node from --contracts-dir\n"
+    "  deployment options: --fee-bps N (250), --royalty-bps N (500), --dispute-window S\n"
+    "    (259200), --initial-supply AGR (1000000), --faucet auto|on|off (auto: on for dev\n"
+    "    chain ids), --treasury ADDR, --pricing-signer ADDR, --arbitrator ADDR|panel (all\n"
+    "    default to the deployer), --governance ADDR (starts a transfer), --timeout S (120)\n"
     "status shows the chain id, head, contract addresses and the indexer's position and lag.\n";
 
 struct chain_settings {
@@ -29,8 +44,20 @@ struct chain_settings {
     char *rpc;
     char *manifest;
     char *key_file;
+    char *keystore;
+    char *passphrase_file;
     char *contracts_dir;
     char *artifacts;
+    long fee_bps;
+    long royalty_bps;
+    long dispute_window;
+    char *initial_supply;
+    char *faucet;
+    char *treasury;
+    char *pricing_signer;
+    char *arbitrator;
+    char *governance;
+    long timeout;
     int force;
     int json;
 };
@@ -39,15 +66,32 @@ struct chain_settings {
     {                                                                                              \
         name, kind, offsetof(struct chain_settings, field), def, help, 0, 0                        \
     }
+#define OPT_INT(name, field, def, max, help)                                                       \
+    {                                                                                              \
+        name, CONFIG_INT, offsetof(struct chain_settings, field), def, help, 0, max                \
+    }
 static const struct config_opt chain_opts[] = {
     OPT("data-dir", CONFIG_STR, data_dir, "./data", "the node's data directory"),
     OPT("chain-rpc", CONFIG_STR, rpc, "http://127.0.0.1:8545", "EVM JSON-RPC endpoint"),
     OPT("chain-manifest", CONFIG_STR, manifest, NULL,
         "deployment manifest (default DATA_DIR/chain.json)"),
     OPT("key-file", CONFIG_STR, key_file, NULL, "file holding the deployer's hex private key"),
+    OPT("keystore", CONFIG_STR, keystore, NULL, "the deployer's keystore v3 file"),
+    OPT("passphrase-file", CONFIG_STR, passphrase_file, NULL, "the keystore's passphrase"),
     OPT("contracts-dir", CONFIG_STR, contracts_dir, NULL,
         "the contracts/ sources (default: beside the build directory)"),
     OPT("artifacts", CONFIG_STR, artifacts, NULL, "compiled contracts (build.mjs output)"),
+    OPT_INT("fee-bps", fee_bps, "250", 1000000, "platform fee in basis points"),
+    OPT_INT("royalty-bps", royalty_bps, "500", 1000000, "total royalty to parent owners, bps"),
+    OPT_INT("dispute-window", dispute_window, "259200", 1000000000000,
+            "escrow and dispute window, seconds"),
+    OPT("initial-supply", CONFIG_STR, initial_supply, "1000000", "AGR minted to the deployer"),
+    OPT("faucet", CONFIG_STR, faucet, "auto", "auto, on or off"),
+    OPT("treasury", CONFIG_STR, treasury, NULL, "fee recipient (default: the deployer)"),
+    OPT("pricing-signer", CONFIG_STR, pricing_signer, NULL, "quote signer (default: deployer)"),
+    OPT("arbitrator", CONFIG_STR, arbitrator, NULL, "dispute arbitrator address, or panel"),
+    OPT("governance", CONFIG_STR, governance, NULL, "transfer governance to this address"),
+    OPT_INT("timeout", timeout, "120", 86400, "per-transaction receipt timeout, seconds"),
     OPT("force", CONFIG_BOOL, force, "false", "deploy even when a manifest exists"),
     OPT("json", CONFIG_BOOL, json, "false", "print JSON"),
 };
@@ -75,50 +119,238 @@ static void manifest_path(const struct chain_settings *s, char out[PATH_MAX])
         snprintf(out, PATH_MAX, "%s/chain.json", s->data_dir);
 }
 
-static int do_deploy(struct chain_settings *s)
+/* parse_hex_key() reads 32 bytes of hex (optional 0x, surrounding white
+ * space ignored). Returns 0 or -1. */
+static int parse_hex_key(const char *s, uint8_t key[32])
 {
-    char manifest[PATH_MAX], dir[PATH_MAX], contracts[PATH_MAX + 16], art[PATH_MAX + 32];
-    struct chain_deploy_opts o = {0};
-    struct ag_err e = {0};
+    char hex[67];
+    size_t n;
 
-    if (!s->key_file) {
-        fprintf(stderr, "agora chain deploy: --key-file is required\n");
+    while (isspace((unsigned char)*s))
+        s++;
+    n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        s += 2;
+        n -= 2;
+    }
+    if (n != 64)
+        return -1;
+    snprintf(hex, sizeof(hex), "0x%.64s", s);
+    for (size_t i = 2; i < 66; i++)
+        hex[i] = (char)tolower((unsigned char)hex[i]);
+    return ethhex_decode_fixed(hex, key, 32) ? -1 : 0;
+}
+
+/* read_tty() prompts on /dev/tty with echo off; returns 0 or -1. */
+static int read_tty(const char *prompt, char *out, size_t size)
+{
+    FILE *tty = fopen("/dev/tty", "r+");
+    struct termios old, quiet;
+    bool restore;
+    int rc = -1;
+
+    if (!tty)
+        return -1;
+    fprintf(tty, "%s", prompt);
+    fflush(tty);
+    restore = tcgetattr(fileno(tty), &old) == 0;
+    if (restore) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+    }
+    if (fgets(out, (int)size, tty)) {
+        out[strcspn(out, "\r\n")] = '\0';
+        rc = 0;
+    }
+    if (restore)
+        tcsetattr(fileno(tty), TCSAFLUSH, &old);
+    fprintf(tty, "\n");
+    fclose(tty);
+    return rc;
+}
+
+/* read_small() reads a file of at most `max` bytes as a NUL-terminated
+ * string into `out`. Returns 0 or -1. */
+static int read_small(const char *path, char *out, size_t max)
+{
+    struct buf b;
+    int rc;
+
+    buf_init(&b, max - 1);
+    rc = buf_read_file(&b, path);
+    if (!rc)
+        snprintf(out, max, "%.*s", (int)b.n, b.p ? b.p : "");
+    if (b.p)
+        sodium_memzero(b.p, b.n);
+    buf_release(&b);
+    return rc ? -1 : 0;
+}
+
+/* deployer_key() finds the deployer's key: --key-file, --keystore or
+ * AGORA_DEPLOYER_KEY. *have is false when none is given (the node's
+ * unlocked account is then used). Returns EXIT_OK or prints and fails. */
+static int deployer_key(const struct chain_settings *s, uint8_t key[32], bool *have)
+{
+    const char *env = getenv("AGORA_DEPLOYER_KEY");
+    char text[1024] = "";
+    json_t *ks = NULL;
+    struct ag_err e = {0};
+    int rc = EXIT_ERR;
+
+    *have = false;
+    if (s->key_file && s->keystore) {
+        fprintf(stderr, "agora chain deploy: --key-file and --keystore exclude each other\n");
         return EXIT_USAGE;
     }
+    if (s->key_file) {
+        if (read_small(s->key_file, text, sizeof(text)) || parse_hex_key(text, key))
+            fprintf(stderr, "agora chain deploy: %s does not hold a 32-byte hex private key\n",
+                    s->key_file);
+        else
+            rc = EXIT_OK;
+    } else if (s->keystore) {
+        const char *pass = getenv("AGORA_PASSPHRASE");
+        if (keystore_read_file(s->keystore, &ks, &e)) {
+            fprintf(stderr, "agora chain deploy: %s\n", e.msg);
+            goto out;
+        }
+        if (s->passphrase_file) {
+            if (read_small(s->passphrase_file, text, sizeof(text))) {
+                fprintf(stderr, "agora chain deploy: cannot read %s\n", s->passphrase_file);
+                goto out;
+            }
+            text[strcspn(text, "\r\n")] = '\0';
+        } else if (pass) {
+            str_copy(text, pass, sizeof(text));
+        } else if (read_tty("Deployer passphrase: ", text, sizeof(text))) {
+            fprintf(stderr, "agora chain deploy: no terminal for the passphrase; use "
+                            "--passphrase-file or AGORA_PASSPHRASE\n");
+            goto out;
+        }
+        if (keystore_decrypt(ks, text, strlen(text), key, &e))
+            fprintf(stderr, "agora chain deploy: %s: %s\n", s->keystore, e.msg);
+        else
+            rc = EXIT_OK;
+    } else if (env && *env) {
+        if (parse_hex_key(env, key))
+            fprintf(stderr, "agora chain deploy: AGORA_DEPLOYER_KEY is not a 32-byte hex key\n");
+        else
+            rc = EXIT_OK;
+    } else {
+        return EXIT_OK;
+    }
+out:
+    *have = rc == EXIT_OK;
+    sodium_memzero(text, sizeof(text));
+    json_decref(ks);
+    return rc;
+}
+
+/* find_artifacts() picks the compiled contracts: --artifacts, the build's
+ * contracts/ beside the binary, else compiles them (node, build.mjs) into
+ * DATA_DIR/contracts-build. Returns EXIT_OK or prints and fails. */
+static int find_artifacts(const struct chain_settings *s, char out[PATH_MAX])
+{
+    char dir[PATH_MAX], probe[PATH_MAX + 32], contracts[PATH_MAX + 16];
+    struct ag_err e = {0};
+
+    if (s->artifacts) {
+        str_copy(out, s->artifacts, PATH_MAX);
+        return EXIT_OK;
+    }
+    if (exe_dir(dir))
+        str_copy(dir, ".", sizeof(dir));
+    snprintf(probe, sizeof(probe), "%s/contracts/Marketplace.json", dir);
+    if (access(probe, R_OK) == 0) {
+        probe[strlen(probe) - strlen("/Marketplace.json")] = '\0';
+        str_copy(out, probe, PATH_MAX);
+        return EXIT_OK;
+    }
+    if (s->contracts_dir)
+        str_copy(contracts, s->contracts_dir, sizeof(contracts));
+    else
+        snprintf(contracts, sizeof(contracts), "%s/../contracts", dir);
+    if (snprintf(probe, sizeof(probe), "%s/contracts-build", s->data_dir) >= PATH_MAX) {
+        fprintf(stderr, "agora chain deploy: data directory path too long\n");
+        return EXIT_ERR;
+    }
+    str_copy(out, probe, PATH_MAX);
+    if (chain_build_artifacts(NULL, contracts, out, &e)) {
+        fprintf(stderr, "agora chain deploy: compiling the contracts: %s\n", e.msg);
+        return EXIT_ERR;
+    }
+    return EXIT_OK;
+}
+
+static int do_deploy(struct chain_settings *s)
+{
+    char manifest[PATH_MAX], art[PATH_MAX];
+    struct chain_deploy_opts o;
+    struct ag_err e = {0};
+    uint8_t key[32];
+    bool have_key = false;
+    json_t *m = NULL;
+    int rc;
+
     manifest_path(s, manifest);
     if (!s->force && access(manifest, F_OK) == 0) {
         fprintf(stderr, "agora chain deploy: %s exists (already deployed); --force deploys again\n",
                 manifest);
         return EXIT_ERR;
     }
+    chain_deploy_opts_init(&o);
+    if (!strcmp(s->faucet, "on"))
+        o.faucet = CHAIN_FAUCET_ON;
+    else if (!strcmp(s->faucet, "off"))
+        o.faucet = CHAIN_FAUCET_OFF;
+    else if (strcmp(s->faucet, "auto")) {
+        fprintf(stderr, "agora chain deploy: --faucet must be auto, on or off\n");
+        return EXIT_USAGE;
+    }
+    if ((rc = deployer_key(s, key, &have_key)))
+        goto out;
+    rc = EXIT_ERR;
     if (mkdir_p(s->data_dir, 0700)) {
         fprintf(stderr, "agora chain deploy: cannot create %s: %s\n", s->data_dir, strerror(errno));
-        return EXIT_ERR;
+        goto out;
     }
-    if (exe_dir(dir))
-        str_copy(dir, ".", sizeof(dir));
-    if (s->contracts_dir)
-        str_copy(contracts, s->contracts_dir, sizeof(contracts));
-    else
-        snprintf(contracts, sizeof(contracts), "%s/../contracts", dir);
-    o.artifacts = s->artifacts;
-    if (!o.artifacts) {
-        snprintf(art, sizeof(art), "%s/contracts/Marketplace.json", dir);
-        if (access(art, R_OK) == 0) {
-            snprintf(art, sizeof(art), "%s/contracts", dir);
-            o.artifacts = art;
-        }
-    }
+    if (find_artifacts(s, art))
+        goto out;
     o.rpc = s->rpc;
-    o.key_file = s->key_file;
-    o.contracts_dir = contracts;
+    o.key = have_key ? key : NULL;
+    o.artifacts = art;
     o.out = manifest;
-    if (chain_deploy(&o, &e)) {
+    o.fee_bps = (unsigned)s->fee_bps;
+    o.royalty_bps = (unsigned)s->royalty_bps;
+    o.dispute_window = (uint64_t)s->dispute_window;
+    o.initial_supply = s->initial_supply;
+    o.treasury = s->treasury;
+    o.pricing_signer = s->pricing_signer;
+    o.arbitrator = s->arbitrator;
+    o.governance = s->governance;
+    o.timeout_ms = s->timeout * 1000;
+    o.progress = s->json ? NULL : stderr;
+    if (chain_deploy(&o, &m, &e)) {
         fprintf(stderr, "agora chain deploy: %s\n", e.msg);
-        return EXIT_ERR;
+        goto out;
     }
-    printf("deployed; manifest written to %s\n", manifest);
-    return EXIT_OK;
+    if (s->json) {
+        char *txt = json_dumps(m, JSON_INDENT(2));
+        if (txt)
+            printf("%s\n", txt);
+        free(txt);
+    } else {
+        printf("deployed to chain %" PRId64 "; manifest written to %s\n",
+               (int64_t)json_integer_value(json_object_get(m, "chainId")), manifest);
+    }
+    rc = EXIT_OK;
+out:
+    sodium_memzero(key, sizeof(key));
+    json_decref(m);
+    return rc;
 }
 
 static int do_status(struct chain_settings *s)

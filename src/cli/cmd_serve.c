@@ -4,11 +4,14 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "api/api.h"
+#include "api/routes.h"
 #include "cli/cli.h"
 #include "cli/node.h"
 #include "chain/chain.h"
+#include "http/ratelimit.h"
 
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <time.h>
 #include <fcntl.h>
@@ -43,6 +46,20 @@ struct serve_settings {
     long chain_confirmations;
     long chain_poll_ms;
     long chain_max_range;
+    /* abuse controls (issue 7) */
+    char *rate_ip;
+    char *rate_account;
+    long max_connections_hard;
+    /* inference (issue 5) */
+    long infer_timeout_ms;
+    long infer_max_memory;
+    long infer_max_body;
+    long infer_max_model;
+    long infer_threads;
+    long infer_concurrency;
+    long infer_cache_models;
+    long infer_cache_bytes;
+    char *infer_rate;
 };
 
 #define OPT(name, kind, field, def, help, lo, hi)                                          \
@@ -95,7 +112,80 @@ static const struct config_opt serve_opts[] = {
         "milliseconds between indexer rounds once caught up", 50, 600000),
     OPT("chain-max-range", CONFIG_INT, chain_max_range, "2000",
         "most blocks per eth_getLogs request", 1, 1000000),
+    /* abuse controls (issue 7) */
+    OPT("rate-ip", CONFIG_STR, rate_ip, "50:500",
+        "requests per second per client address, RATE[:BURST] (0 = off); 429 + Retry-After past it",
+        0, 0),
+    OPT("rate-account", CONFIG_STR, rate_account, "20:200",
+        "requests per second per signed-in account, RATE[:BURST] (0 = off)", 0, 0),
+    OPT("max-connections-hard", CONFIG_INT, max_connections_hard, "0",
+        "connections accepted at all (0 = 1.25 x max-connections + 16); those past "
+        "max-connections are answered 503 + Retry-After", 0, 1000000),
+    /* inference (issue 5): POST .../versions/{version}/infer */
+    OPT("infer-timeout-ms", CONFIG_INT, infer_timeout_ms, "10000",
+        "time limit of one inference request, model loading included (408 past it)", 1,
+        3600000),
+    OPT("infer-max-memory", CONFIG_INT, infer_max_memory, "1073741824",
+        "tensor bytes one inference may hold at once (413 past it)", 1L << 20, 1L << 40),
+    OPT("infer-max-body", CONFIG_INT, infer_max_body, "16777216",
+        "largest inference request body in bytes (413 past it)", 1024, 1L << 30),
+    OPT("infer-max-model", CONFIG_INT, infer_max_model, "536870912",
+        "largest .onnx file the node runs, in bytes", 1024, 1L << 34),
+    OPT("infer-threads", CONFIG_INT, infer_threads, "1", "engine threads per inference", 1, 64),
+    OPT("infer-concurrency", CONFIG_INT, infer_concurrency, "0",
+        "inferences running at once, more are answered 503 + Retry-After (0 = half the HTTP "
+        "worker threads, at least 1: a run holds its worker thread)", 0, 1024),
+    OPT("infer-cache-models", CONFIG_INT, infer_cache_models, "8",
+        "loaded models kept in memory (0 = load for every request)", 0, 1024),
+    OPT("infer-cache-bytes", CONFIG_INT, infer_cache_bytes, "1073741824",
+        "model file bytes kept loaded", 0, 1L << 40),
+    OPT("infer-rate", CONFIG_STR, infer_rate, "2:20",
+        "inferences per second per caller of free models, RATE[:BURST] (0 = off); owners and "
+        "licence holders of paid models are not limited", 0, 0),
 };
+
+/* rate_open() makes the limiters of --rate-ip and --rate-account (issue 7). */
+static int rate_open(const struct serve_settings *set, struct ratelimit **ip,
+                     struct ratelimit **account, struct ag_err *e)
+{
+    struct ratelimit_config c;
+    int rc;
+    if ((rc = ratelimit_parse(set->rate_ip, "rate-ip", &c, e)) || (rc = ratelimit_new(&c, ip, e)))
+        return rc;
+    if ((rc = ratelimit_parse(set->rate_account, "rate-account", &c, e)) ||
+        (rc = ratelimit_new(&c, account, e)))
+        return rc;
+    return 0;
+}
+
+/* infer_open() makes the inference service and the limiter of free-model
+ * calls from the --infer-* options (issue 5). */
+static int infer_open(const struct serve_settings *set, struct market_infer **svc,
+                      struct ratelimit **rl, struct ag_err *e)
+{
+    struct market_infer_config ic = {0};
+    struct ratelimit_config rc_cfg;
+    int rc;
+
+    if ((rc = ratelimit_parse(set->infer_rate, "infer-rate", &rc_cfg, e)) ||
+        (rc = ratelimit_new(&rc_cfg, rl, e)))
+        return rc;
+    ic.timeout_ms = (int)set->infer_timeout_ms;
+    ic.max_memory = (uint64_t)set->infer_max_memory;
+    ic.max_body = (uint64_t)set->infer_max_body;
+    ic.max_model_bytes = (uint64_t)set->infer_max_model;
+    ic.threads = (int)set->infer_threads;
+    ic.max_concurrent = (int)set->infer_concurrency;
+    if (!ic.max_concurrent) {
+        /* A run holds the HTTP worker thread it arrived on: keep at least
+         * half of them free for everything else. */
+        long workers = set->threads ? set->threads : sysconf(_SC_NPROCESSORS_ONLN);
+        ic.max_concurrent = (int)MAX(1, workers / 2);
+    }
+    ic.cache_models = set->infer_cache_models ? (int)set->infer_cache_models : -1;
+    ic.cache_bytes = set->infer_cache_bytes ? (uint64_t)set->infer_cache_bytes : 1;
+    return market_infer_new(&ic, svc, e);
+}
 
 /* chain_open() loads the manifest and starts the indexer when --chain-rpc
  * is set (issue 4). The node serves even while the RPC node is down: the
@@ -291,6 +381,9 @@ int cmd_serve(int argc, char **argv)
     struct api api = {0};
     struct chain_manifest manifest = {0};
     struct market_chain mchain = {0};
+    struct ratelimit *rate_ip = NULL, *rate_account = NULL;
+    struct market_infer *infer = NULL;  /* issue 5 */
+    struct ratelimit *infer_rate = NULL;
     struct ag_err e = {0};
     int sig = 0, rc = EXIT_ERR, level;
 
@@ -311,6 +404,17 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     log_set_level((enum log_level)level);
+    /* Every request allocates and frees a few KiB in its worker thread's
+     * malloc arena; glibc's default trimming then hands the top of that
+     * arena back to the kernel (an madvise per request or so) only to fault
+     * it in again on the next one. Keep up to 32 MiB of free heap. */
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    if (rate_open(&set, &rate_ip, &rate_account, &e)) {
+        fprintf(stderr, "agora serve: %s\n", e.msg);
+        rc = EXIT_USAGE;
+        goto out;
+    }
     if (!set.web_dir)
         set.web_dir = default_web_dir();
 
@@ -352,6 +456,13 @@ int cmd_serve(int argc, char **argv)
     api.data_dir = set.data_dir;
     api.cookie_secure = set.cookie_secure;
     api.version = "0.1.0";
+    api.rate_account = rate_account;
+    if (infer_open(&set, &infer, &infer_rate, &e)) { /* issue 5 */
+        fprintf(stderr, "agora serve: %s\n", e.msg);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    api_infer_configure(infer, infer_rate);
 
     hcfg.listen = set.listen;
     hcfg.static_dir = set.web_dir;
@@ -360,6 +471,8 @@ int cmd_serve(int argc, char **argv)
     hcfg.timeout_s = (unsigned)set.timeout;
     hcfg.max_body = (size_t)set.max_body;
     hcfg.csp = csp;
+    hcfg.rate_ip = rate_ip;
+    hcfg.max_connections_hard = (unsigned)set.max_connections_hard;
     if (http_server_start(&hcfg, api_routes, api_nroutes, &api, &http, &e)) {
         fprintf(stderr, "agora serve: %s\n", e.msg);
         goto out;
@@ -377,6 +490,7 @@ int cmd_serve(int argc, char **argv)
              set.web_dir ? set.web_dir : "(none)");
     sig = wait_for_signal();
     log_info("received %s; finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    market_infer_stop(infer); /* issue 5: runs in progress stop at their next node */
     http_server_stop(http, 10000);
     rc = EXIT_OK;
 out:
@@ -393,5 +507,10 @@ out:
         if (sig_pipe[i] >= 0)
             close(sig_pipe[i]);
     config_free(serve_opts, ARRAY_SIZE(serve_opts), &set);
+    ratelimit_free(rate_ip);
+    ratelimit_free(rate_account);
+    api_infer_configure(NULL, NULL); /* issue 5 */
+    market_infer_free(infer);
+    ratelimit_free(infer_rate);
     return rc;
 }

@@ -26,6 +26,21 @@ void arena_release(struct arena *a)
     a->used = 0;
 }
 
+void arena_reset(struct arena *a)
+{
+    struct arena_chunk *keep = NULL;
+    while (a->head) {
+        struct arena_chunk *next = a->head->next;
+        if (!next && a->head->size == CHUNK_SIZE)
+            keep = a->head;
+        else
+            free(a->head);
+        a->head = next;
+    }
+    a->head = keep;
+    a->used = 0;
+}
+
 void *arena_alloc(struct arena *a, size_t n)
 {
     size_t align = sizeof(max_align_t);

@@ -18,6 +18,10 @@ struct arena {
 
 void arena_init(struct arena *a);
 void arena_release(struct arena *a);
+/* arena_reset() frees what arena_release() frees but keeps one standard
+ * chunk for the arena's next life: a reused arena then allocates nothing
+ * until it outgrows that chunk. */
+void arena_reset(struct arena *a);
 void *arena_alloc(struct arena *a, size_t n);
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);

@@ -134,9 +134,14 @@ struct http_config {
     unsigned timeout_s;          /* idle connection timeout */
     size_t max_body;             /* default body cap */
     const char *csp;             /* Content-Security-Policy for every response */
+    /* abuse controls (issue 7): */
+    struct ratelimit *rate_ip;   /* per client address (http/ratelimit.h); NULL = none */
+    unsigned max_connections_hard; /* accepted at most; those past max_connections get 503
+                                    * + Retry-After to their request. 0 = 1.25x + 16 */
 };
 
 struct http_server;
+struct ratelimit;
 
 /*
  * http_server_start() binds and starts serving. Returns 0 and *out, or a

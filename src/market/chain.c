@@ -262,15 +262,38 @@ int market_wallet_info(struct market *m, const struct principal *viewer, json_t 
     return *out ? 0 : AG_ENOMEM;
 }
 
+/* add_contracts() adds what a client needs to talk to the same contracts:
+ * their addresses, the deployment block and the manifest's chain id. */
+static void add_contracts(struct market *m, json_t *out)
+{
+    const struct chain_manifest *mf = m->chain->manifest;
+    json_t *c;
+
+    if (!out || !mf)
+        return;
+    c = json_object();
+    for (int i = 0; i < CHAIN_NCONTRACTS; i++)
+        json_object_set_new(c, chain_contract_names[i], json_string(mf->addr_hex[i]));
+    json_object_set_new(out, "contracts", c);
+    json_object_set_new(out, "deploy_block", json_integer((json_int_t)mf->block));
+    if (json_integer_value(json_object_get(out, "chain_id")) == 0)
+        json_object_set_new(out, "chain_id", json_integer((json_int_t)mf->chain_id));
+}
+
 json_t *market_chain_status(struct market *m)
 {
     struct chain_status st;
+    json_t *out;
 
     if (!m->chain)
         return json_pack("{s:s}", "status", "not_configured");
-    if (!m->chain->indexer)
-        return json_pack("{s:s, s:I}", "status", "not_indexing", "chain_id",
-                         (json_int_t)m->chain->chain_id);
-    chain_indexer_status(m->chain->indexer, &st);
-    return chain_status_json(&st);
+    if (!m->chain->indexer) {
+        out = json_pack("{s:s, s:I}", "status", "not_indexing", "chain_id",
+                        (json_int_t)m->chain->chain_id);
+    } else {
+        chain_indexer_status(m->chain->indexer, &st);
+        out = chain_status_json(&st);
+    }
+    add_contracts(m, out);
+    return out;
 }

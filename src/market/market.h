@@ -403,4 +403,97 @@ int market_wallet_info(struct market *m, const struct principal *viewer, json_t 
 json_t *market_chain_status(struct market *m);
 /* ==== end chain ============================================================ */
 
+/* ==== inference (infer.c; issue 5): running a version's ONNX file ==========
+ *
+ * The node runs a version's .onnx file on its own engine (src/ml/) for the
+ * callers who may download it (market_file_access(): anyone for a free
+ * published version, the owner and licence holders for a paid one). Each
+ * run has a deadline and a tensor memory cap; a bounded number run at once
+ * (more are AG_EUNAVAILABLE with retry_after, never queued); loaded models
+ * are cached by root CID, bounded by count and bytes, least recently used
+ * out first. A paid file is decrypted into memory only, wiped after loading.
+ */
+struct market_infer_config {
+    int timeout_ms;            /* per request, loading included; 0 = 10000 */
+    uint64_t max_memory;       /* tensor bytes alive in one run; 0 = 1 GiB */
+    uint64_t max_body;         /* request body cap (the API enforces it); 0 = 16 MiB */
+    uint64_t max_model_bytes;  /* largest .onnx file run; 0 = 512 MiB */
+    int threads;               /* engine threads per run; 0 = 1 */
+    int max_concurrent;        /* runs at once; 0 = 2 */
+    int cache_models;          /* idle loaded models kept; 0 = 8, -1 = no cache */
+    uint64_t cache_bytes;      /* model file bytes kept loaded; 0 = 1 GiB */
+};
+struct market_infer;
+struct market_infer_stats {
+    int running, cached;
+    uint64_t cached_bytes, hits, misses;
+};
+
+/* market_infer_new() makes the service (defaults for zero fields); free it
+ * with market_infer_free() once no request uses it (runs still going are
+ * told to stop). */
+int market_infer_new(const struct market_infer_config *cfg, struct market_infer **out,
+                     struct ag_err *e);
+void market_infer_free(struct market_infer *s);
+/* market_infer_stop() makes runs in progress stop at their next node and
+ * new ones fail with AG_EUNAVAILABLE: the node is shutting down. */
+void market_infer_stop(struct market_infer *s);
+/* The effective configuration (defaults filled in). */
+const struct market_infer_config *market_infer_cfg(const struct market_infer *s);
+void market_infer_stats(struct market_infer *s, struct market_infer_stats *st);
+
+/* market_infer_open() resolves the file to run (`file`, or NULL for the
+ * version's only .onnx file: AG_EINVAL naming them when there are several,
+ * AG_EUNPROCESSABLE when there is none) and applies the file access policy
+ * through market_file_open() (AG_ENOTFOUND, AG_EUNAUTH, AG_EFORBIDDEN as a
+ * download would get). On success *out is the job; close it with
+ * market_infer_close(). */
+struct infer_job;
+struct buf;
+int market_infer_open(struct market *m, struct market_infer *s, const struct principal *viewer,
+                      const char *owner, const char *slug, const char *version, const char *file,
+                      struct infer_job **out, struct ag_err *e);
+/* Whether the caller may run it only because it is free (not the owner nor
+ * a paid file's licence holder): such calls are rate limited. */
+bool market_infer_limited(const struct infer_job *j);
+const struct market_file_info *market_infer_file_info(const struct infer_job *j);
+void market_infer_close(struct infer_job *j);
+
+enum infer_body_kind { INFER_BODY_JSON, INFER_BODY_NPY };
+/* What the answer is: JSON, one .npy (the only output or the one chosen),
+ * or a .npz (a stored zip of one NAME.npy per output, as numpy.savez writes). */
+enum infer_format { INFER_OUT_JSON, INFER_OUT_NPY, INFER_OUT_NPZ };
+/* One .npy input; name NULL = the model's single input. Borrowed bytes. */
+struct infer_part {
+    const char *name;
+    const void *data;
+    size_t len;
+};
+struct infer_request {
+    enum infer_body_kind kind;
+    const char *body;               /* JSON: {"inputs": {...}} (docs/api.md) */
+    size_t len;
+    const struct infer_part *parts; /* .npy: one per input */
+    int nparts;
+    const char *output;             /* only this output; NULL = all */
+    enum infer_format format;
+    bool raw_data;                  /* JSON: "data_base64url" (raw little-endian bytes) for "data" */
+};
+/*
+ * market_infer_run() runs the job's model on the request's inputs and
+ * leaves the answer in *out (initialized here; the caller releases it):
+ * JSON {"model": {file, cid, cached}, "elapsed_ms", "outputs": {NAME:
+ * {dtype, shape, data}}} (flat data in C order; NaN and infinities as the
+ * strings "NaN", "Infinity", "-Infinity"; with raw_data "data_base64url"
+ * instead), one .npy file, or a .npz file. Errors: AG_EBADJSON,
+ * AG_EINVAL naming the input at fault (unknown or missing name, dtype,
+ * rank, fixed dimension, malformed data); AG_EUNAVAILABLE (retry_after set)
+ * when every slot is busy; AG_ETIMEOUT past the deadline; AG_ETOOBIG past
+ * the memory cap or the model size limit; AG_EUNPROCESSABLE for a model the
+ * engine cannot load or run.
+ */
+int market_infer_run(struct infer_job *j, const struct infer_request *r, struct buf *out,
+                     struct ag_err *e);
+/* ==== end inference ======================================================== */
+
 #endif

@@ -314,7 +314,7 @@ static char *latest_version(struct market *m, int64_t model_id)
     char *name = NULL;
     size_t i;
 
-    if (store_version_list(m->store, model_id, false, &list, NULL))
+    if (store_version_top(m->store, model_id, &list, NULL))
         return NULL;
     json_array_foreach(list, i, v) {
         const char *s = json_string_value(json_object_get(v, "version"));
@@ -334,12 +334,17 @@ int market_model_get(struct market *m, const struct principal *viewer, const cha
                      const char *slug, json_t **out, struct ag_err *e)
 {
     json_t *model = NULL;
+    bool in_tx = false;
     char *latest;
     int64_t id;
-    int rc = load_model(m, viewer, owner, slug, MODEL_READ, &model, e);
+    int rc;
 
+    /* One snapshot for the listing, its versions and its chain state. */
+    if (store_read_begin(m->store) == 0)
+        in_tx = true;
+    rc = load_model(m, viewer, owner, slug, MODEL_READ, &model, e);
     if (rc)
-        return rc;
+        goto out;
     id = json_integer_value(json_object_get(model, "id"));
     latest = latest_version(m, id);
     json_object_set_new(model, "latest_version", json_str_or_null(latest));
@@ -351,7 +356,10 @@ int market_model_get(struct market *m, const struct principal *viewer, const cha
     }
     market_chain_decorate(m, model); /* issue 4: on-chain token id, owner, price */
     *out = model;
-    return 0;
+out:
+    if (in_tx)
+        store_read_end(m->store);
+    return rc;
 }
 
 int market_model_update(struct market *m, const struct principal *viewer, const char *owner,

@@ -37,6 +37,8 @@ struct conn {
     struct dyn_slot dyn[DYN_SLOTS];
     uint64_t tick;
     int depth;                /* open transaction levels: 0 none, 1 BEGIN, more are savepoints */
+    uint64_t bare;            /* bit d: level d+1 is a read nested in another level, no savepoint */
+    sqlite3_stmt *verbs[4];   /* BEGIN, BEGIN IMMEDIATE, COMMIT, ROLLBACK, prepared once */
     struct conn *prev, *next; /* every connection of the store, under s->lock */
 };
 
@@ -130,6 +132,8 @@ static void conn_free(struct conn *c)
         sqlite3_exec(c->db, "PRAGMA optimize", NULL, NULL, NULL);
     for (size_t i = 0; i < c->nslots; i++)
         sqlite3_finalize(c->slots[i].st);
+    for (size_t i = 0; i < ARRAY_SIZE(c->verbs); i++)
+        sqlite3_finalize(c->verbs[i]);
     for (size_t i = 0; i < DYN_SLOTS; i++) {
         sqlite3_finalize(c->dyn[i].st);
         free(c->dyn[i].sql);
@@ -171,6 +175,27 @@ static int exec_simple(struct conn *c, const char *sql, struct ag_err *e)
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
 
     return rc == SQLITE_OK ? 0 : map_err(c, sqlite3_extended_errcode(c->db), false, e);
+}
+
+enum tx_verb { VERB_BEGIN, VERB_BEGIN_IMMEDIATE, VERB_COMMIT, VERB_ROLLBACK };
+
+/* exec_verb() runs a transaction verb from a statement prepared on first
+ * use: every read of the API opens and closes a transaction, and
+ * sqlite3_exec() would parse the verb each time. */
+static int exec_verb(struct conn *c, enum tx_verb v, struct ag_err *e)
+{
+    static const char *const sql[] = {"BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"};
+    int rc = SQLITE_OK;
+
+    if (!c->verbs[v])
+        rc = sqlite3_prepare_v3(c->db, sql[v], -1, SQLITE_PREPARE_PERSISTENT, &c->verbs[v], NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(c->verbs[v]);
+        sqlite3_reset(c->verbs[v]);
+    }
+    return rc == SQLITE_OK || rc == SQLITE_DONE
+               ? 0
+               : map_err(c, sqlite3_extended_errcode(c->db), false, e);
 }
 
 /* conn_open() opens a connection for the calling thread and registers it.
@@ -589,11 +614,16 @@ int sdb_tx_begin(struct store *s, bool write, struct ag_err *e)
 
     if (rc)
         return rc;
-    if (c->depth == 0)
-        snprintf(sql, sizeof(sql), "%s", write ? "BEGIN IMMEDIATE" : "BEGIN");
-    else
+    if (c->depth == 0) {
+        rc = exec_verb(c, write ? VERB_BEGIN_IMMEDIATE : VERB_BEGIN, e);
+    } else if (!write && c->depth < 64) {
+        /* A read inside an open transaction already sees one snapshot and
+         * has nothing to undo: it needs no savepoint. */
+        c->bare |= (uint64_t)1 << c->depth;
+    } else {
         snprintf(sql, sizeof(sql), "SAVEPOINT sp%d", c->depth);
-    rc = exec_simple(c, sql, e);
+        rc = exec_simple(c, sql, e);
+    }
     if (!rc)
         c->depth++;
     return rc;
@@ -606,12 +636,18 @@ static void tx_rollback(struct conn *c)
     char sql[64];
 
     c->depth--;
+    if (c->depth < 64 && (c->bare & (uint64_t)1 << c->depth)) {
+        c->bare &= ~((uint64_t)1 << c->depth);
+        return;
+    }
     if (sqlite3_get_autocommit(c->db))
         return;
-    if (c->depth == 0)
-        snprintf(sql, sizeof(sql), "ROLLBACK");
-    else
-        snprintf(sql, sizeof(sql), "ROLLBACK TO sp%d; RELEASE sp%d", c->depth, c->depth);
+    if (c->depth == 0) {
+        if (exec_verb(c, VERB_ROLLBACK, NULL))
+            log_error("store: rollback failed: %s", sqlite3_errmsg(c->db));
+        return;
+    }
+    snprintf(sql, sizeof(sql), "ROLLBACK TO sp%d; RELEASE sp%d", c->depth, c->depth);
     if (exec_simple(c, sql, NULL))
         log_error("store: rollback failed: %s", sqlite3_errmsg(c->db));
 }
@@ -622,15 +658,20 @@ static int tx_commit(struct conn *c, struct ag_err *e)
     int rc;
 
     c->depth--;
+    if (c->depth < 64 && (c->bare & (uint64_t)1 << c->depth)) {
+        c->bare &= ~((uint64_t)1 << c->depth);
+        return 0;
+    }
     if (sqlite3_get_autocommit(c->db)) {
         log_error("store: the transaction was rolled back by an earlier failure");
         return ag_errf(e, AG_EDB, NULL, "the transaction was rolled back by an earlier failure");
     }
-    if (c->depth == 0)
-        snprintf(sql, sizeof(sql), "COMMIT");
-    else
+    if (c->depth == 0) {
+        rc = exec_verb(c, VERB_COMMIT, e);
+    } else {
         snprintf(sql, sizeof(sql), "RELEASE sp%d", c->depth);
-    rc = exec_simple(c, sql, e);
+        rc = exec_simple(c, sql, e);
+    }
     if (rc) {
         c->depth++;
         tx_rollback(c);
@@ -659,6 +700,16 @@ int store_begin(struct store *s)
 }
 
 int store_commit(struct store *s)
+{
+    return sdb_tx_end(s, 0, NULL);
+}
+
+int store_read_begin(struct store *s)
+{
+    return sdb_tx_begin(s, false, NULL);
+}
+
+int store_read_end(struct store *s)
 {
     return sdb_tx_end(s, 0, NULL);
 }

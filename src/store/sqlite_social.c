@@ -93,6 +93,27 @@ out:
     return rc;
 }
 
+/* The published versions that share the highest major.minor.patch: one row,
+ * or a few when prereleases of it exist, which semver orders in C. */
+static const char SQL_VERSION_TOP[] =
+    "SELECT version FROM versions WHERE model_id = ?1 AND state = 'published'"
+    " AND (major, minor, patch) = (SELECT major, minor, patch FROM versions"
+    "  WHERE model_id = ?1 AND state = 'published'"
+    "  ORDER BY major DESC, minor DESC, patch DESC LIMIT 1)";
+
+int store_version_top(struct store *s, int64_t model_id, json_t **out, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, SQL_VERSION_TOP, e);
+
+    if (rc)
+        return rc;
+    sdb_int(&q, model_id);
+    rc = sdb_rows_json(&q, out, e);
+    sdb_close(&q);
+    return rc;
+}
+
 static const char SQL_VERSION_GET[] = VERSION_COLS " WHERE model_id = ? AND version = ?";
 
 int store_version_get(struct store *s, int64_t model_id, const char *version, json_t **out,

@@ -46,6 +46,10 @@ int store_health(struct store *s, int *version, struct ag_err *e);
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
+/* A read transaction (BEGIN, deferred): the reads inside see one snapshot
+ * and open no transaction of their own. Pairs with store_read_end(). */
+int store_read_begin(struct store *s);
+int store_read_end(struct store *s);
 
 /* ---- users -------------------------------------------------------------- */
 
@@ -195,6 +199,9 @@ int store_version_insert(struct store *s, int64_t model_id, const char *version,
  * with include_drafts. */
 int store_version_list(struct store *s, int64_t model_id, bool include_drafts, json_t **out,
                        struct ag_err *e);
+/* The published versions with the highest major.minor.patch of a model, as
+ * [{version}] (empty when none is published): the latest is among them. */
+int store_version_top(struct store *s, int64_t model_id, json_t **out, struct ag_err *e);
 int store_version_get(struct store *s, int64_t model_id, const char *version, json_t **out,
                       struct ag_err *e);
 int store_version_update(struct store *s, int64_t version_id, const char *changelog,
@@ -360,5 +367,19 @@ int store_siwe_nonce_put(struct store *s, const char *nonce, int64_t expires_at,
                          struct ag_err *e);
 int store_siwe_nonce_take(struct store *s, const char *nonce, int64_t now, struct ag_err *e);
 /* ==== end chain index ===================================================== */
+
+/* ==== sales (sqlite_sales.c; issue 6: library and seller dashboard) ========
+ *
+ * Read-only queries over the chain index. Each returns a new JSON array,
+ * newest first, at most 1000 rows: [{token_id, buyer, seller, purchase_id,
+ * price, fee, royalty (decimal strings), release_at, block_number, tx_hash,
+ * status ("escrowed", "disputed", "released", "refunded"), slug_hash,
+ * metadata_uri (of the model's ModelRegistered event; null if not indexed)}].
+ */
+/* Purchases made from addresses linked to `user_id`. */
+int store_sales_purchases(struct store *s, int64_t user_id, json_t **out, struct ag_err *e);
+/* Sales whose seller is an address linked to `user_id`. */
+int store_sales_sold(struct store *s, int64_t user_id, json_t **out, struct ag_err *e);
+/* ==== end sales ============================================================ */
 
 #endif

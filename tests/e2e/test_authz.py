@@ -161,6 +161,12 @@ def matrix(fx):
                                              {"anon": 401, "other": 404, "owner": 204, "admin": 404}),
         ("GET", P + "/versions/{version}/files/{name}"): (lambda r: (fx.stored_file(), None), all200),
         ("GET", "/ipfs/{cid}"): (lambda r: ("/ipfs/bafkqaaa?format=raw", None), all200),
+        # inference (issue 5): a free model's published file runs for anyone (paid ones:
+        # test_infer.py); w.bin is no ONNX model, so everyone gets the engine's 422
+        ("POST", P + "/versions/{version}/infer"): (
+            lambda r: (fx.stored_file().replace("/files/w.bin", "/infer?file=w.bin"),
+                       {"inputs": {}}),
+            {r: 422 for r in ROLES}),
         # chain (issue 4): SIWE is public; an unparseable message is 400 for everyone,
         # linking needs a signed-in caller first (test_chain.py signs real messages)
         ("GET", "/api/v1/auth/siwe/nonce"): (lambda r: ("/api/v1/auth/siwe/nonce", None), all200),
@@ -172,6 +178,15 @@ def matrix(fx):
             signed(400)),
         ("GET", "/api/v1/auth/wallets"): (lambda r: ("/api/v1/auth/wallets", None), signed(200)),
         ("GET", "/api/v1/chain"): (lambda r: ("/api/v1/chain", None), all200),
+        # web (issue 6): the relay and the faucet need a chain (this node has none:
+        # 503); the faucet, library and sales need a signed-in caller
+        ("POST", "/api/v1/chain/rpc"): (
+            lambda r: ("/api/v1/chain/rpc", {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}),
+            {r: 503 for r in ROLES}),
+        ("POST", "/api/v1/chain/faucet"): (
+            lambda r: ("/api/v1/chain/faucet", {"address": "0x" + "11" * 20}), signed(503)),
+        ("GET", "/api/v1/library"): (lambda r: ("/api/v1/library", None), signed(200)),
+        ("GET", "/api/v1/sales"): (lambda r: ("/api/v1/sales", None), signed(200)),
     }
 
 
