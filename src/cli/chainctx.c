@@ -4,11 +4,11 @@
 
 #include <dirent.h>
 #include <sodium.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "cli/chainctx.h"
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "core/encoding.h"
 #include "core/json.h"
 #include "core/util.h"
@@ -330,34 +330,6 @@ int chainctx_address(struct chainctx *cc)
     return 0;
 }
 
-/* read_tty() prompts on /dev/tty with echo off; returns 0 or -1. */
-static int read_tty(const char *prompt, char *out, size_t size)
-{
-    FILE *tty = fopen("/dev/tty", "r+");
-    struct termios old, quiet;
-    bool restore;
-    int rc = -1;
-    if (!tty)
-        return -1;
-    fprintf(tty, "%s", prompt);
-    fflush(tty);
-    restore = tcgetattr(fileno(tty), &old) == 0;
-    if (restore) {
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
-    }
-    if (fgets(out, (int)size, tty)) {
-        out[strcspn(out, "\r\n")] = '\0';
-        rc = 0;
-    }
-    if (restore)
-        tcsetattr(fileno(tty), TCSAFLUSH, &old);
-    fprintf(tty, "\n");
-    fclose(tty);
-    return rc;
-}
-
 static int passphrase(struct chainctx *cc, const char *addr, char *out, size_t size)
 {
     const char *file = opt_value(cc, CO_PASSFILE), *env = getenv("AGORA_PASSPHRASE");
@@ -380,7 +352,7 @@ static int passphrase(struct chainctx *cc, const char *addr, char *out, size_t s
         return 0;
     }
     snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", addr);
-    if (read_tty(prompt, out, size))
+    if (cli_read_tty(prompt, out, size))
         return cli_fail(
             cc->cmd, "no terminal for the passphrase; use --passphrase-file or AGORA_PASSPHRASE");
     return 0;

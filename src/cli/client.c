@@ -237,6 +237,18 @@ static ssize_t tty_read(int fd, const char *prompt, char *out, size_t size)
     return n;
 }
 
+int cli_read_tty(const char *prompt, char *out, size_t size)
+{
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        return -1;
+    n = tty_read(fd, prompt, out, size);
+    close(fd);
+    return n >= 0 ? 0 : -1;
+}
+
 int cli_read_password(const char *cmd, bool from_stdin, const char *prompt, char *out, size_t size)
 {
     ssize_t n;

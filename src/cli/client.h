@@ -91,6 +91,10 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
  * `size` bytes with the NUL). Returns 0, or prints why and returns EXIT_USAGE. */
 int cli_model_ref(const char *cmd, const char *ref, char *owner, char *slug, size_t size);
 
+/* cli_read_tty() prompts on /dev/tty and reads one line with echo off (the
+ * terminal is restored also on Ctrl-C). Returns 0, or -1 when there is no
+ * terminal, nothing was read or the line does not fit. */
+int cli_read_tty(const char *prompt, char *out, size_t size);
 /* cli_read_password() reads a password into `out` (`size` bytes): one line of
  * stdin when `from_stdin`, else from the terminal without echo, prompting with
  * `prompt`. Returns 0, or prints why and returns EXIT_ERR (no terminal, empty,

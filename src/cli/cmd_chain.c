@@ -6,6 +6,7 @@
 #include "core/util.h"
 #include "chain/chain.h"
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "cli/node.h"
 #include "eth/hex.h"
 #include "eth/keystore.h"
@@ -14,7 +15,6 @@
 #include <ctype.h>
 #include <limits.h>
 #include <sodium.h>
-#include <termios.h>
 #include <unistd.h>
 
 const char cmd_chain_usage[] =
@@ -143,35 +143,6 @@ static int parse_hex_key(const char *s, uint8_t key[32])
     return ethhex_decode_fixed(hex, key, 32) ? -1 : 0;
 }
 
-/* read_tty() prompts on /dev/tty with echo off; returns 0 or -1. */
-static int read_tty(const char *prompt, char *out, size_t size)
-{
-    FILE *tty = fopen("/dev/tty", "r+");
-    struct termios old, quiet;
-    bool restore;
-    int rc = -1;
-
-    if (!tty)
-        return -1;
-    fprintf(tty, "%s", prompt);
-    fflush(tty);
-    restore = tcgetattr(fileno(tty), &old) == 0;
-    if (restore) {
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
-    }
-    if (fgets(out, (int)size, tty)) {
-        out[strcspn(out, "\r\n")] = '\0';
-        rc = 0;
-    }
-    if (restore)
-        tcsetattr(fileno(tty), TCSAFLUSH, &old);
-    fprintf(tty, "\n");
-    fclose(tty);
-    return rc;
-}
-
 /* read_small() reads a file of at most `max` bytes as a NUL-terminated
  * string into `out`. Returns 0 or -1. */
 static int read_small(const char *path, char *out, size_t max)
@@ -225,7 +196,7 @@ static int deployer_key(const struct chain_settings *s, uint8_t key[32], bool *h
             text[strcspn(text, "\r\n")] = '\0';
         } else if (pass) {
             str_copy(text, pass, sizeof(text));
-        } else if (read_tty("Deployer passphrase: ", text, sizeof(text))) {
+        } else if (cli_read_tty("Deployer passphrase: ", text, sizeof(text))) {
             fprintf(stderr, "agora chain deploy: no terminal for the passphrase; use "
                             "--passphrase-file or AGORA_PASSPHRASE\n");
             goto out;

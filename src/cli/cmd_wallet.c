@@ -5,10 +5,10 @@
 #include <dirent.h>
 #include <sodium.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "core/buf.h"
 #include "core/util.h"
 #include "eth/addr.h"
@@ -103,33 +103,6 @@ static int parse_opts(int argc, char **argv, struct wopts *o)
     return 0;
 }
 
-/* read_tty() prompts on /dev/tty with echo off; returns 0 or -1. */
-static int read_tty(const char *prompt, char *out, size_t size)
-{
-    FILE *tty = fopen("/dev/tty", "r+");
-    struct termios old, quiet;
-    int rc = -1;
-    if (!tty)
-        return -1;
-    fprintf(tty, "%s", prompt);
-    fflush(tty);
-    bool restore = tcgetattr(fileno(tty), &old) == 0;
-    if (restore) {
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
-    }
-    if (fgets(out, (int)size, tty)) {
-        out[strcspn(out, "\r\n")] = '\0';
-        rc = 0;
-    }
-    if (restore)
-        tcsetattr(fileno(tty), TCSAFLUSH, &old);
-    fprintf(tty, "\n");
-    fclose(tty);
-    return rc;
-}
-
 /* get_passphrase() fills `out` from the file, the environment or a prompt
  * (asked twice when `confirm`). Returns 0 or EXIT_ERR. */
 static int get_passphrase(const struct wopts *o, bool confirm, char *out, size_t size)
@@ -151,12 +124,12 @@ static int get_passphrase(const struct wopts *o, bool confirm, char *out, size_t
         str_copy(out, env, size);
         return 0;
     }
-    if (read_tty("Passphrase: ", out, size))
+    if (cli_read_tty("Passphrase: ", out, size))
         return fail("no terminal for the passphrase; use --passphrase-file or AGORA_PASSPHRASE");
     if (confirm) {
         char again[1024];
         int same =
-            read_tty("Repeat passphrase: ", again, sizeof(again)) == 0 && !strcmp(again, out);
+            cli_read_tty("Repeat passphrase: ", again, sizeof(again)) == 0 && !strcmp(again, out);
         sodium_memzero(again, sizeof(again));
         if (!same)
             return fail("the passphrases differ");
