@@ -222,14 +222,15 @@ def main():
         rcount = rng.choice([0, 0, 0, 1, 2, 3, 5, 8])
         rsum = sum(rng.randint(2, 5) for _ in range(rcount))
         cur = db.execute(
-            "INSERT INTO models (owner_id, slug, title, summary, card, task, library, license, tags, datasets,"
+            "INSERT INTO models (owner_id, slug, title, summary, task, library, license, tags, datasets,"
             " metrics, language, base_model, price, price_key, visibility, downloads, likes, rating_sum,"
             " rating_count, rating, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (owner_id, slug, title, summary, card, task, library, license_, json.dumps(tags),
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (owner_id, slug, title, summary, task, library, license_, json.dumps(tags),
              json.dumps(datasets), json.dumps(metrics), json.dumps(language), "", price, price.zfill(78),
              visibility, downloads, likes, rsum, rcount, rsum / rcount if rcount else 0.0, created, updated))
         mid = cur.lastrowid
+        db.execute("INSERT INTO model_cards (model_id, card) VALUES (?, ?)", (mid, card))
         db.executemany("INSERT INTO model_tags (model_id, tag) VALUES (?, ?)", [(mid, t) for t in set(tags)])
         vcur = db.execute("INSERT INTO versions (model_id, version, major, minor, patch, prerelease, changelog,"
                           " state, created_at, published_at) VALUES (?, '1.0.0', 1, 0, 0, '', 'First release.',"
@@ -238,6 +239,10 @@ def main():
                    (vcur.lastrowid, "model.bin", rng.randint(10**5, 10**9), created))
         if visibility == "public" and len(details) < 2000 and rng.random() < 0.05:
             details.append(f"/api/v1/models/{owner}/{slug}")
+    # Since migration 0002 the full-text index has external content (the view
+    # model_docs) and no triggers: the store keeps it in step, so a bulk load
+    # rebuilds it once here.
+    db.execute("INSERT INTO models_fts(models_fts) VALUES ('rebuild')")
     db.execute("COMMIT")
     db.execute("PRAGMA optimize")
     db.execute("INSERT INTO models_fts(models_fts) VALUES ('optimize')")
