@@ -42,11 +42,17 @@ int store_sales_purchases(struct store *s, int64_t user_id, json_t **out, struct
     return sdb_rows_by_id(s, SQL_PURCHASES, user_id, out, e);
 }
 
+/* The indexer lowercases addresses in args, and chain_events_seller indexes
+ * this very expression (migration 0005). `+address` drops the column's text
+ * affinity, which would otherwise be applied to the expression and keep the
+ * planner off that index; `+l.block_number` keeps it from walking the block
+ * index for the order instead (a seller has a few wallets and their sales
+ * are sorted in memory). */
 static const char SQL_SALES[] =
-    "SELECT" PURCHASE_COLUMNS " FROM chain_events l JOIN chain_wallets w"
-    "  ON w.address = lower(json_extract(l.args, '$.seller'))"
-    " WHERE l.name = 'LicensePurchased' AND w.user_id = ?"
-    " ORDER BY l.block_number DESC, l.log_index DESC LIMIT 1000";
+    "SELECT" PURCHASE_COLUMNS " FROM chain_events l"
+    " WHERE l.name = 'LicensePurchased' AND json_extract(l.args, '$.seller') IN"
+    "  (SELECT +address FROM chain_wallets WHERE user_id = ?)"
+    " ORDER BY +l.block_number DESC, l.log_index DESC LIMIT 1000";
 
 int store_sales_sold(struct store *s, int64_t user_id, json_t **out, struct ag_err *e)
 {
