@@ -7,6 +7,7 @@
 #ifndef AGORA_API_H
 #define AGORA_API_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -21,6 +22,12 @@ struct api {
     const char *version;
     struct api_cache *cache;    /* anonymous public reads; NULL = off (cache.c) */
     struct ratelimit *rate_account; /* per signed-in account (issue 7); NULL = none */
+    /* Inference (infer.c): the node's service (NULL: the route answers 503),
+     * the limiter of free-model calls (NULL = none), and the body bytes
+     * reserved by inference requests being read. */
+    struct market_infer *infer;
+    struct ratelimit *rate_infer_free;
+    atomic_uint_fast64_t infer_body_bytes;
 };
 
 extern const struct http_route api_routes[];

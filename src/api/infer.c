@@ -27,20 +27,6 @@
 #define NPZ_TYPE  "application/x-npz"
 #define MAX_PARTS 64
 
-/* The node's inference service and the limiter of free-model calls, set
- * once by api_infer_configure() before serving. */
-static struct market_infer *service;
-static struct ratelimit *free_limit;
-/* Body bytes reserved by requests being read: bodies are buffered before a
- * run slot is taken, so they get their own budget (see body_reserve()). */
-static atomic_uint_fast64_t body_bytes;
-
-void api_infer_configure(struct market_infer *s, struct ratelimit *rl)
-{
-    service = s;
-    free_limit = rl;
-}
-
 enum body_type { BODY_JSON, BODY_NPY, BODY_MULTIPART };
 
 /* One inference request in flight (req->stream). */
@@ -60,11 +46,12 @@ struct infer_call {
  * once get 503 instead of memory. */
 static int body_reserve(struct infer_call *ic, uint64_t n)
 {
-    const struct market_infer_config *cfg = market_infer_cfg(service);
+    struct api *api = ic->c.api;
+    const struct market_infer_config *cfg = market_infer_cfg(api->infer);
     uint64_t budget = cfg->max_body * (2 * (uint64_t)cfg->max_concurrent + 2);
-    uint64_t now = atomic_fetch_add(&body_bytes, n);
+    uint64_t now = atomic_fetch_add(&api->infer_body_bytes, n);
     if (now + n > budget) {
-        atomic_fetch_sub(&body_bytes, n);
+        atomic_fetch_sub(&api->infer_body_bytes, n);
         ic->c.err.retry_after = 1;
         return ic->c.rc = ag_errf(&ic->c.err, AG_EUNAVAILABLE, NULL,
                                   "the node is reading too many inference requests; retry "
@@ -125,9 +112,9 @@ static int infer_begin(struct api *api, struct http_req *req, struct infer_call 
 
     if (api_start(api, req, c))
         return c->rc;
-    if (!service)
+    if (!api->infer)
         return c->rc = ag_errf(&c->err, AG_EUNAVAILABLE, NULL, "inference is not enabled");
-    max = market_infer_cfg(service)->max_body;
+    max = market_infer_cfg(api->infer)->max_body;
     buf_init(&ic->body, (size_t)max);
     if (media(type, "application/json")) {
         ic->type = BODY_JSON;
@@ -155,13 +142,13 @@ static int infer_begin(struct api *api, struct http_req *req, struct infer_call 
                                n, max);
     if (!clen || parse_u64(clen, &n))
         n = max; /* chunked: it may take up to the cap */
-    if ((c->rc = market_infer_open(c->market, service, c->viewer, http_param(req, "owner"),
+    if ((c->rc = market_infer_open(c->market, api->infer, c->viewer, http_param(req, "owner"),
                                    http_param(req, "slug"), http_param(req, "version"),
                                    http_query(req, "file"), &ic->job, &c->err)))
         return c->rc;
     if (market_infer_limited(ic->job)) {
         rate_key(c, key, sizeof(key));
-        if (ratelimit_take(free_limit, key, 1, &retry) == AG_ERATELIMIT) {
+        if (ratelimit_take(api->rate_infer_free, key, 1, &retry) == AG_ERATELIMIT) {
             c->rc = ag_errf(&c->err, AG_ERATELIMIT, NULL,
                             "too many inference requests; retry in %u s", retry);
             c->err.retry_after = (int)retry;
@@ -380,7 +367,8 @@ int api_infer(void *app, struct http_req *req, struct http_resp *resp)
         return ic->c.rc ? ic->c.rc : infer_body(ic, req->chunk, req->chunk_len);
     case HTTP_PHASE_DONE:
         if (ic) {
-            atomic_fetch_sub(&body_bytes, ic->reserved);
+            if (ic->reserved)
+                atomic_fetch_sub(&ic->c.api->infer_body_bytes, ic->reserved);
             market_infer_close(ic->job);
             buf_release(&ic->body);
             free(ic);

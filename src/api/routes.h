@@ -46,13 +46,8 @@ HANDLER(api_upload_patch);
 HANDLER(api_upload_delete);
 HANDLER(api_file_get);
 HANDLER(api_gateway_get);
-/* inference (issue 5): infer.c. api_infer_configure() hands it the node's
- * inference service and the limiter of free-model calls (NULL = no limit)
- * before serving; without a service the route answers 503. */
+/* inference (issue 5): infer.c; the service is struct api's `infer`. */
 HANDLER(api_infer);
-struct market_infer;
-struct ratelimit;
-void api_infer_configure(struct market_infer *s, struct ratelimit *free_calls);
 /* web (issue 6): chain_rpc.c, library.c */
 HANDLER(api_chain_rpc);
 HANDLER(api_chain_faucet);

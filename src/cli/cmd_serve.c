@@ -462,7 +462,8 @@ int cmd_serve(int argc, char **argv)
         rc = EXIT_USAGE;
         goto out;
     }
-    api_infer_configure(infer, infer_rate);
+    api.infer = infer;
+    api.rate_infer_free = infer_rate;
 
     hcfg.listen = set.listen;
     hcfg.static_dir = set.web_dir;
@@ -509,7 +510,6 @@ out:
     config_free(serve_opts, ARRAY_SIZE(serve_opts), &set);
     ratelimit_free(rate_ip);
     ratelimit_free(rate_account);
-    api_infer_configure(NULL, NULL); /* issue 5 */
     market_infer_free(infer);
     ratelimit_free(infer_rate);
     return rc;
