@@ -12,7 +12,10 @@ const char cmd_onnx_usage[] =
     "       agora onnx info MODEL.onnx\n"
     "       agora onnx test [--threads N] DIR...\n"
     "run writes DIR/<output name>.npy for every graph output (characters outside\n"
-    "[A-Za-z0-9_.-] become '_'). test runs ONNX backend-test cases (model.onnx and\n"
+    "[A-Za-z0-9_.-] become '_'); a sequence output becomes DIR/<name>_0.npy,\n"
+    "<name>_1.npy... (one file per element), an empty optional no file. A sequence\n"
+    "input takes one --input NAME=FILE.npy per element, in order; an optional input\n"
+    "left out is empty. test runs ONNX backend-test cases (model.onnx and\n"
     "test_data_set_N/input_K.pb, output_K.pb) and prints PASS, FAIL or UNSUPPORTED per\n"
     "case, then \"N passed, N failed, N skipped\". --repeat N times N runs after a warm-up\n"
     "and prints the median latency (\"agora_ms X\") to stderr.";
@@ -103,6 +106,9 @@ static int cmd_run(int argc, char **argv)
     int rc = EXIT_ERR, nin, nout;
     bool *given = NULL;
     int64_t repeat = 0;
+    /* Sequence inputs collect their elements here before they are built. */
+    struct ml_tensor **elems = NULL;
+    int *nelems = NULL;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--profile")) {
@@ -127,6 +133,7 @@ static int cmd_run(int argc, char **argv)
     }
     if (!model_path || !outdir)
         return usage();
+    o.sequence_io = true;
     if (ml_model_load(&m, model_path, &o, &e)) {
         fprintf(stderr, "agora onnx: %s: %s\n", model_path, e.msg);
         return EXIT_ERR;
@@ -137,7 +144,9 @@ static int cmd_run(int argc, char **argv)
     inp = calloc((size_t)nin + 1, sizeof(*inp));
     given = calloc((size_t)nin + 1, sizeof(*given));
     outs = calloc((size_t)nout + 1, sizeof(*outs));
-    if (!ins || !inp || !given || !outs) {
+    elems = calloc((size_t)nin + 1, sizeof(*elems));
+    nelems = calloc((size_t)nin + 1, sizeof(*nelems));
+    if (!ins || !inp || !given || !outs || !elems || !nelems) {
         fprintf(stderr, "agora onnx: out of memory\n");
         goto out;
     }
@@ -159,6 +168,29 @@ static int cmd_run(int argc, char **argv)
             fprintf(stderr, "agora onnx: the model has no input \"%s\"\n", name);
             goto out;
         }
+        if (ml_model_input_kind(m, idx) == ML_KIND_SEQUENCE ||
+            ml_model_input_kind(m, idx) == ML_KIND_OPTIONAL_SEQUENCE) {
+            /* One --input per element. */
+            struct ml_tensor *ne;
+            if (nelems[idx] >= 4096) {
+                fprintf(stderr, "agora onnx: more than 4096 elements for \"%s\"\n", name);
+                goto out;
+            }
+            ne = realloc(elems[idx], sizeof(*ne) * (size_t)(nelems[idx] + 1));
+            if (!ne) {
+                fprintf(stderr, "agora onnx: out of memory\n");
+                goto out;
+            }
+            elems[idx] = ne;
+            ml_tensor_init(&ne[nelems[idx]]);
+            if (ml_npy_read(&ne[nelems[idx]], eq + 1, &e)) {
+                fprintf(stderr, "agora onnx: %s: %s\n", eq + 1, e.msg);
+                goto out;
+            }
+            nelems[idx]++;
+            given[idx] = true;
+            continue;
+        }
         if (given[idx]) {
             fprintf(stderr, "agora onnx: input \"%s\" given twice\n", name);
             goto out;
@@ -171,9 +203,28 @@ static int cmd_run(int argc, char **argv)
         inp[idx] = &ins[idx];
     }
     for (int i = 0; i < nin; i++) {
+        int kind = ml_model_input_kind(m, i);
+        if (given[i] && nelems[i]) {
+            /* A sequence: its elements move into it. */
+            int64_t n = nelems[i];
+            if (ml_tensor_alloc(&ins[i], ML_SEQUENCE, 1, &n, &e)) {
+                fprintf(stderr, "agora onnx: %s\n", e.msg);
+                goto out;
+            }
+            memcpy(ins[i].data, elems[i], sizeof(struct ml_tensor) * (size_t)n);
+            ins[i].elem_dtype = elems[i][0].dtype;
+            nelems[i] = 0;
+            inp[i] = &ins[i];
+        } else if (!given[i] && (kind == ML_KIND_OPTIONAL || kind == ML_KIND_OPTIONAL_SEQUENCE)) {
+            ins[i].dtype = ML_NONE; /* an optional left out is empty */
+            inp[i] = &ins[i];
+            given[i] = true;
+        }
         if (!given[i]) {
-            fprintf(stderr, "agora onnx: missing --input %s=FILE.npy (%s)\n",
-                    ml_model_input_name(m, i), ml_dtype_name(ml_model_input_dtype(m, i)));
+            fprintf(stderr, "agora onnx: missing --input %s=FILE.npy (%s%s)\n",
+                    ml_model_input_name(m, i),
+                    kind == ML_KIND_SEQUENCE ? "a sequence, one --input per element, of " : "",
+                    ml_dtype_name(ml_model_input_dtype(m, i)));
             goto out;
         }
     }
@@ -191,18 +242,42 @@ static int cmd_run(int argc, char **argv)
     }
     for (int i = 0; i < nout; i++) {
         char fname[512], path[4096];
+        const struct ml_tensor *t = &outs[i];
         safe_name(fname, sizeof(fname), ml_model_output_name(m, i));
-        snprintf(path, sizeof(path), "%s/%s.npy", outdir, fname);
-        if (ml_npy_write(&outs[i], path, &e)) {
-            fprintf(stderr, "agora onnx: %s\n", e.msg);
-            goto out;
+        if (t->dtype == ML_NONE) {
+            fprintf(stderr, "agora onnx: output \"%s\" is an empty optional: no file written\n",
+                    ml_model_output_name(m, i));
+            continue;
         }
-        printf("%s\n", path);
+        /* A sequence: one file per element, <name>_<i>.npy. */
+        for (int64_t j = 0; j < (t->dtype == ML_SEQUENCE ? t->n : 1); j++) {
+            const struct ml_tensor *el = t->dtype == ML_SEQUENCE
+                                             ? &((const struct ml_tensor *)t->data)[j] : t;
+            if (t->dtype == ML_SEQUENCE)
+                snprintf(path, sizeof(path), "%s/%s_%" PRId64 ".npy", outdir, fname, j);
+            else
+                snprintf(path, sizeof(path), "%s/%s.npy", outdir, fname);
+            if (ml_npy_write(el, path, &e)) {
+                fprintf(stderr, "agora onnx: %s\n", e.msg);
+                goto out;
+            }
+            printf("%s\n", path);
+        }
+        if (t->dtype == ML_SEQUENCE && !t->n)
+            fprintf(stderr, "agora onnx: output \"%s\" is an empty sequence: no file written\n",
+                    ml_model_output_name(m, i));
     }
     rc = EXIT_OK;
 out:
     for (int i = 0; ins && i < nin; i++)
         ml_tensor_release(&ins[i]);
+    for (int i = 0; elems && i < nin; i++) {
+        for (int j = 0; j < nelems[i]; j++)
+            ml_tensor_release(&elems[i][j]);
+        free(elems[i]);
+    }
+    free(elems);
+    free(nelems);
     for (int i = 0; outs && i < nout; i++)
         ml_tensor_release(&outs[i]);
     free(ins);
@@ -217,9 +292,10 @@ static int cmd_info(int argc, char **argv)
 {
     struct ml_model *m = NULL;
     struct ag_err e = {0};
+    struct ml_opts o = {.sequence_io = true};
     if (argc != 2)
         return usage();
-    if (ml_model_load(&m, argv[1], NULL, &e)) {
+    if (ml_model_load(&m, argv[1], &o, &e)) {
         fprintf(stderr, "agora onnx: %s: %s\n", argv[1], e.msg);
         return EXIT_ERR;
     }

@@ -35,8 +35,15 @@ struct gemm_job {
     bool dbl;
 };
 
-/* Products smaller than this many multiply-adds stay on the calling thread. */
-#define GEMM_PAR_MIN (1 << 21)
+/* Products smaller than this many multiply-adds stay on the calling thread.
+ * 2^18 (about 15 us of work) splits a transformer's 32x128x128 projections
+ * too: at 2^21 its MatMuls did not scale at all from one thread to two
+ * (0.34-0.37 ms a run at two threads, 0.28-0.30 ms at 2^18). */
+#define GEMM_PAR_MIN (1 << 18)
+/* Under run limits, GEMMs are cut into blocks of about this many
+ * multiply-adds (a few milliseconds each) so that a huge one stops soon
+ * after the deadline: ml_parallel_for() checks the limits between blocks. */
+#define GEMM_LIMITED_BLOCK ((double)(1 << 26))
 
 #define DEFINE_GEMM1(name, T, cblas_fn)                                                      \
     static void name(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, \
@@ -91,14 +98,20 @@ static void gemm_blocks(void *arg, int64_t lo, int64_t hi)
 static bool gemm_split(struct ml_model *m, struct gemm_job *j)
 {
     struct ml_threads *t = m ? (m->tp ? m->tp : &m->threads) : NULL;
-    int64_t len, nblk;
-    if (!t || t->n <= 1 || j->M <= 0 || j->N <= 0 || j->K <= 0 ||
-        (double)j->M * (double)j->N * (double)j->K < GEMM_PAR_MIN)
+    int64_t len, nblk, parts;
+    bool limited = m && ml_run_has_limits(m);
+    double macs = (double)j->M * (double)j->N * (double)j->K;
+    if (!t || (t->n <= 1 && !limited) || j->M <= 0 || j->N <= 0 || j->K <= 0 ||
+        macs < GEMM_PAR_MIN)
         return false;
-    /* Cut the longer side of C into one block per thread, rounded to 16. */
+    /* Cut the longer side of C into one block per thread, rounded to 16
+     * (under run limits, into blocks of GEMM_LIMITED_BLOCK multiply-adds). */
     j->by_rows = j->M >= j->N;
     len = j->by_rows ? j->M : j->N;
-    j->blk = ((len + t->n - 1) / t->n + 15) / 16 * 16;
+    parts = t->n;
+    if (limited && macs / GEMM_LIMITED_BLOCK > parts)
+        parts = (int64_t)MIN(macs / GEMM_LIMITED_BLOCK, (double)len);
+    j->blk = ((len + parts - 1) / parts + 15) / 16 * 16;
     nblk = (len + j->blk - 1) / j->blk;
     if (nblk < 2)
         return false;

@@ -77,18 +77,11 @@ void ml_pool_release(struct ml_pool *p)
     memset(p, 0, sizeof(*p));
 }
 
-/* Returns a slot's buffer to the pool (freeing strings first). */
+/* Returns a slot's buffers to the pool (freeing strings and sequence
+ * elements first). */
 static void slot_drop(struct ml_model *m, struct ml_tensor *t)
 {
-    if (!t->borrowed && t->data) {
-        if (t->dtype == ML_STRING) {
-            char **s = t->data;
-            for (int64_t i = 0; i < t->n; i++)
-                free(s[i]);
-        }
-        ml_pool_put(&m->pool, t->data, t->cap);
-    }
-    ml_tensor_init(t);
+    ml_value_drop(&m->pool, t);
 }
 
 /* ---- kernel context ---- */
@@ -274,6 +267,10 @@ static int run_node(struct ml_model *m, int idx, struct ag_err *e)
                            m->values[n->in[i]].name);
         if (inbuf[i] && is_half(inbuf[i]->dtype) && !half)
             half = inbuf[i]->dtype;
+        if (inbuf[i] && ml_is_value(inbuf[i]->dtype) && !(n->op->flags & ML_K_VALUES))
+            return ag_errf(e, AG_EINVAL, n->p->op_type, "%s (node \"%s\"): input %d is a %s, "
+                           "not a tensor", n->p->op_type, n->p->name ? n->p->name : "", i,
+                           inbuf[i]->dtype == ML_SEQUENCE ? "sequence" : "empty optional");
     }
     for (int i = 0; i < n->nout; i++) {
         if (n->out[i] >= 0) {
@@ -303,31 +300,70 @@ static int run_node(struct ml_model *m, int idx, struct ag_err *e)
 }
 
 /* ---- infer (issue 5): run limits, see ml_model_run_limited() ---- */
-/* The limits of the run on this thread; subgraph runs (If, Loop) happen on
- * the same thread, so they see them too. */
-static __thread const struct ml_run_limits *run_limits;
-
-/* limits_check() returns 0, or AG_ETIMEOUT / AG_EUNAVAILABLE once the
- * current run must stop. */
-static int limits_check(struct ag_err *e)
+/* The limits live on the root graph: subgraphs (If, Loop, Scan,
+ * SequenceMap bodies) and worker threads find them there. */
+static struct ml_model *root_of(struct ml_model *m)
 {
-    const struct ml_run_limits *l = run_limits;
+    while (m->parent)
+        m = m->parent;
+    return m;
+}
+
+bool ml_run_has_limits(const struct ml_model *m)
+{
+    while (m->parent)
+        m = m->parent;
+    return m->lim != NULL;
+}
+
+bool ml_stop_check(struct ml_model *m)
+{
+    struct ml_model *r = root_of(m);
+    const struct ml_run_limits *l = r->lim;
+    int code = 0;
+    if (!l)
+        return false;
+    if (atomic_load_explicit(&r->stopped, memory_order_relaxed))
+        return true;
     if (l->cancel && atomic_load_explicit(l->cancel, memory_order_relaxed))
-        return ag_errf(e, AG_EUNAVAILABLE, NULL, "the run was cancelled");
-    if (l->deadline_us && time_mono_us() >= l->deadline_us)
-        return ag_errf(e, AG_ETIMEOUT, NULL, "the run passed its time limit");
+        code = AG_EUNAVAILABLE;
+    else if (l->deadline_us && time_mono_us() >= l->deadline_us)
+        code = AG_ETIMEOUT;
+    if (!code)
+        return false;
+    atomic_store_explicit(&r->stopped, code, memory_order_relaxed);
+    return true;
+}
+
+/* stop_error() records the stopped run's error; returns its code or 0. */
+static int stop_error(struct ml_model *m, struct ag_err *e)
+{
+    int code = atomic_load_explicit(&root_of(m)->stopped, memory_order_relaxed);
+    if (code == AG_EUNAVAILABLE)
+        return ag_errf(e, code, NULL, "the run was cancelled");
+    if (code)
+        return ag_errf(e, code, NULL, "the run passed its time limit");
     return 0;
 }
+
+int ml_kstop(struct ml_kctx *k)
+{
+    return ml_stop_check(k->m) ? stop_error(k->m, k->e) : 0;
+}
+
+static int run_graph(struct ml_model *m, const struct ml_tensor *const *inputs,
+                     struct ml_tensor *outputs, struct ag_err *e);
 
 int ml_model_run_limited(struct ml_model *m, const struct ml_tensor *const *inputs,
                          struct ml_tensor *outputs, const struct ml_run_limits *lim,
                          struct ag_err *e)
 {
-    const struct ml_run_limits *saved = run_limits;
     int rc;
-    run_limits = lim;
-    rc = ml_model_run(m, inputs, outputs, e);
-    run_limits = saved;
+    m->lim = lim;
+    atomic_store(&m->stopped, 0);
+    rc = run_graph(m, inputs, outputs, e);
+    m->lim = NULL;
+    atomic_store(&m->stopped, 0);
     return rc;
 }
 
@@ -363,6 +399,43 @@ static void reset_slots(struct ml_model *m)
 int ml_model_run(struct ml_model *m, const struct ml_tensor *const *inputs,
                  struct ml_tensor *outputs, struct ag_err *e)
 {
+    return ml_model_run_limited(m, inputs, outputs, NULL, e);
+}
+
+/* Checks graph input value `v` against its declaration; 0 or AG_EINVAL. */
+static int check_input(const struct ml_value *v, const struct ml_tensor *t, struct ag_err *e)
+{
+    bool opt = v->kind == ML_KIND_OPTIONAL || v->kind == ML_KIND_OPTIONAL_SEQUENCE;
+    bool seq = v->kind == ML_KIND_SEQUENCE || v->kind == ML_KIND_OPTIONAL_SEQUENCE;
+    if (t->dtype == ML_NONE) {
+        if (!opt)
+            return ag_errf(e, AG_EINVAL, v->name, "input \"%s\" is not optional", v->name);
+        return 0;
+    }
+    if (seq != (t->dtype == ML_SEQUENCE))
+        return ag_errf(e, AG_EINVAL, v->name, "input \"%s\" must be a %s, not a %s", v->name,
+                       seq ? "sequence" : "tensor", seq ? "tensor" : "sequence");
+    if (seq) {
+        const struct ml_tensor *el = t->data;
+        for (int64_t j = 0; j < t->n; j++)
+            if (ml_is_value(el[j].dtype) || (v->dtype && el[j].dtype != v->dtype))
+                return ag_errf(e, AG_EINVAL, v->name, "input \"%s\" must be a sequence of %s "
+                               "tensors; element %" PRId64 " is %s", v->name,
+                               ml_dtype_name(v->dtype), j, ml_dtype_name(el[j].dtype));
+        return 0;
+    }
+    if (v->dtype && t->dtype != v->dtype)
+        return ag_errf(e, AG_EINVAL, v->name, "input \"%s\" must be %s, not %s", v->name,
+                       ml_dtype_name(v->dtype), ml_dtype_name(t->dtype));
+    if (v->ndecl >= 0 && t->ndim != v->ndecl)
+        return ag_errf(e, AG_EINVAL, v->name, "input \"%s\" must have rank %d, not %d", v->name,
+                       v->ndecl, t->ndim);
+    return 0;
+}
+
+static int run_graph(struct ml_model *m, const struct ml_tensor *const *inputs,
+                     struct ml_tensor *outputs, struct ag_err *e)
+{
     struct ag_err local = {0};
     int rc = 0;
 
@@ -389,16 +462,8 @@ int ml_model_run(struct ml_model *m, const struct ml_tensor *const *inputs,
             rc = ag_errf(e, AG_EINVAL, v->name, "input \"%s\" is missing", v->name);
             goto out;
         }
-        if (v->dtype && t->dtype != v->dtype && !m->parent) {
-            rc = ag_errf(e, AG_EINVAL, v->name, "input \"%s\" must be %s, not %s", v->name,
-                         ml_dtype_name(v->dtype), ml_dtype_name(t->dtype));
+        if (!m->parent && (rc = check_input(v, t, e)))
             goto out;
-        }
-        if (v->ndecl >= 0 && t->ndim != v->ndecl && !m->parent) {
-            rc = ag_errf(e, AG_EINVAL, v->name, "input \"%s\" must have rank %d, not %d", v->name,
-                         v->ndecl, t->ndim);
-            goto out;
-        }
         m->slots[m->inputs[i]] = *t;
         m->slots[m->inputs[i]].borrowed = true;
     }
@@ -407,9 +472,16 @@ int ml_model_run(struct ml_model *m, const struct ml_tensor *const *inputs,
         int64_t t0 = m->node_us ? time_mono_us() : 0;
         if (n->skip)
             continue;
-        if (run_limits && (rc = limits_check(e))) /* infer (issue 5) */
+        /* infer (issue 5): the limits before every node, and after it for
+         * kernels that stopped part-way (their outputs are then garbage). */
+        if (ml_stop_check(m) && (rc = stop_error(m, e)))
             goto out;
-        if ((rc = run_node(m, i, e)))
+        rc = run_node(m, i, e);
+        if (ml_stop_check(m)) {
+            ag_err_clear(e);
+            rc = stop_error(m, e);
+        }
+        if (rc)
             goto out;
         if (m->node_us)
             m->node_us[i] += time_mono_us() - t0;
@@ -427,7 +499,7 @@ int ml_model_run(struct ml_model *m, const struct ml_tensor *const *inputs,
                 goto out;
         } else {
             outputs[i] = *t;
-            m->pool.live -= MIN(t->cap, m->pool.live);
+            ml_value_disown(&m->pool, t);
             ml_tensor_init(t);
         }
     }
@@ -462,10 +534,17 @@ void ml_model_profile(const struct ml_model *m, void *fp)
         fprintf(f, "%-24s %10.3f %5.1f%%\n", op, (double)t / 1000.0,
                 total ? 100.0 * (double)t / (double)total : 0.0);
     }
+    /* Then every node taking at least 1% of the time, in graph order. */
+    fprintf(f, "%-6s %-24s %-24s %10s %6s\n", "node", "operator", "name", "ms", "share");
+    for (int i = 0; i < m->nnodes; i++)
+        if (total && m->node_us[i] * 100 >= total)
+            fprintf(f, "%-6d %-24s %-24.24s %10.3f %5.1f%%\n", i, m->nodes[i].p->op_type,
+                    m->nodes[i].p->name ? m->nodes[i].p->name : "",
+                    (double)m->node_us[i] / 1000.0, 100.0 * (double)m->node_us[i] / (double)total);
 }
 
 int ml_subgraph_run(struct ml_model *sub, const struct ml_tensor *const *inputs,
                     struct ml_tensor *outputs, struct ag_err *e)
 {
-    return ml_model_run(sub, inputs, outputs, e);
+    return run_graph(sub, inputs, outputs, e);
 }

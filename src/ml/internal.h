@@ -11,7 +11,7 @@
 #define AGORA_ML_INTERNAL_H
 
 #include "ml/ml.h"
-#include "onnx-ml.pb-c.h"
+#include "onnx/onnx-ml.pb-c.h"
 
 #include <pthread.h>
 
@@ -26,6 +26,9 @@ enum {
      * float32 outputs narrowed back after it, for ops whose outputs follow
      * the input type. */
     ML_K_HALF_VIA_FLOAT = 1,
+    /* The kernel takes sequences and optionals (ML_SEQUENCE and ML_NONE
+     * inputs); other kernels are refused them by the executor. */
+    ML_K_VALUES = 2,
 };
 
 struct ml_op {
@@ -39,6 +42,7 @@ struct ml_value {
     char *name;
     int dtype;                 /* declared element type or ML_UNDEFINED */
     int ndecl;                 /* declared rank, -1 if unknown */
+    int kind;                  /* declared kind (enum ml_kind); dtype is its tensors' type */
     struct ml_tensor init;     /* initializer data when is_init */
     bool is_init, is_input, is_output;
     int outer;                 /* index of the value in the parent graph, or -1 */
@@ -97,6 +101,7 @@ struct ml_threads {
     int busy;                   /* chunks being run right now */
     unsigned gen;
     bool quit;
+    struct ml_model *stop;      /* the current loop's model when its run has limits */
 };
 
 struct ml_model {
@@ -119,6 +124,11 @@ struct ml_model {
     int64_t *node_us;           /* per-node run time when profiling, else NULL */
     struct ml_model *parent;    /* for subgraphs: the graph whose values `outer` indexes */
     struct ml_threads *tp;      /* the thread pool in use (a subgraph shares its root's) */
+    /* Root graphs only: the limits of the run in progress (NULL: none) and,
+     * once they are hit, the error code (AG_ETIMEOUT or AG_EUNAVAILABLE)
+     * that every thread sees and stops on. */
+    const struct ml_run_limits *lim;
+    atomic_int stopped;
 };
 
 struct ml_kctx {
@@ -159,6 +169,43 @@ struct ml_tensor *ml_out_like(struct ml_kctx *k, int i, int dtype, const struct 
 void *ml_scratch(struct ml_kctx *k, size_t bytes);
 void ml_scratch_free(struct ml_kctx *k, void *p, size_t bytes);
 
+/* Stopping long kernels (exec.c). ml_stop_check() is true once the run of
+ * `m` (or of the graph `m` is a subgraph of) must stop: its deadline passed
+ * or its cancel flag is set. It is cheap (one pointer test when the run has
+ * no limits), safe from any thread, and sticky; kernels call it per block of
+ * work (a band of output rows, a GEMM panel, a time step) and skip the rest.
+ * The executor turns a stopped run into its error after the node returns,
+ * whatever the kernel wrote. ml_kstop() is the same for a kernel's own
+ * sequential loop: it returns 0, or records the run's error in k->e and
+ * returns its code. */
+bool ml_stop_check(struct ml_model *m);
+int ml_kstop(struct ml_kctx *k);
+/* ml_run_has_limits() is true while a run of `m` (or of its root) has limits. */
+bool ml_run_has_limits(const struct ml_model *m);
+
+/* Sequences and optionals (seq.c; see ml.h for the representation). Values
+ * made by these helpers take their memory from the run's pool, so the memory
+ * limit counts them. ml_value_out() deep-copies any value (tensor, sequence,
+ * ML_NONE) into output i; ml_seq_out() makes output i a sequence of `n`
+ * empty elements of type `elem_dtype`, which ml_seq_set() fills one by one
+ * with deep copies of tensors. All return 0 / the output, or record the error
+ * in k->e and return its code / NULL. */
+int ml_value_out(struct ml_kctx *k, int i, const struct ml_tensor *src);
+struct ml_tensor *ml_seq_out(struct ml_kctx *k, int i, int64_t n, int elem_dtype);
+int ml_seq_set(struct ml_kctx *k, struct ml_tensor *seq, int64_t j, const struct ml_tensor *src);
+int ml_none_out(struct ml_kctx *k, int i);
+/* ml_value_drop() returns a value's buffers (elements included) to the pool
+ * and empties it; ml_value_disown() takes them off the pool's books, for a
+ * value handed to a caller who frees it with ml_tensor_release(). */
+void ml_value_drop(struct ml_pool *p, struct ml_tensor *t);
+void ml_value_disown(struct ml_pool *p, const struct ml_tensor *t);
+/* ml_is_value() is true for the non-tensor pseudo types. */
+static inline bool ml_is_value(int dtype)
+{
+    return dtype == ML_SEQUENCE || dtype == ML_NONE;
+}
+#define ML_SEQ_MAX ((int64_t)1 << 20) /* elements in one sequence */
+
 /* Errors from kernels. */
 int ml_kerr(struct ml_kctx *k, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 #define ML_REQUIRE_IN(k, i)                                                                  \
@@ -177,6 +224,12 @@ int ml_threads_init(struct ml_threads *t, int n);
 void ml_threads_release(struct ml_threads *t);
 void ml_parallel_for(struct ml_model *m, int64_t n, int64_t grain,
                      void (*fn)(void *arg, int64_t lo, int64_t hi), void *arg);
+/* ml_parallel_for_chunks() is ml_parallel_for() cut into about `per_thread`
+ * chunks per thread (ml_parallel_for: 4), none smaller than the grain. Long
+ * kernels of equal-sized tasks take more, smaller chunks: a thread that
+ * finishes first then waits at most one small chunk for the others. */
+void ml_parallel_for_chunks(struct ml_model *m, int64_t n, int64_t grain, int per_thread,
+                            void (*fn)(void *arg, int64_t lo, int64_t hi), void *arg);
 
 /* BLAS (blas.c): the one file that calls BLAS. Row-major C = alpha*op(A)*op(B) + beta*C,
  * split over the thread pool of `m` when large (m may be NULL: one thread). */
@@ -259,6 +312,7 @@ int ml_conv_f32(struct ml_kctx *k, const struct ml_tensor *x, const struct ml_te
 extern const struct ml_op ml_ops_elementwise[], ml_ops_activation[], ml_ops_reduce[],
     ml_ops_matmul[], ml_ops_conv[], ml_ops_pool[], ml_ops_norm[], ml_ops_softmax[],
     ml_ops_shape[], ml_ops_index[], ml_ops_rnn[], ml_ops_quant[], ml_ops_misc[],
-    ml_ops_resize[], ml_ops_loss[], ml_ops_extra[], ml_ops_control[];
+    ml_ops_resize[], ml_ops_loss[], ml_ops_extra[], ml_ops_control[], ml_ops_sequence[],
+    ml_ops_training[];
 
 #endif

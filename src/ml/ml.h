@@ -9,9 +9,18 @@
  * owns its data unless `borrowed` is set. Zero-dimensional tensors (scalars)
  * have ndim 0 and n 1; a dimension of 0 gives n 0 and may have data NULL.
  *
+ * Sequences and optionals (the non-tensor values ONNX defines) travel in the
+ * same struct under two pseudo element types: ML_SEQUENCE (ndim 1, dims[0] =
+ * n, `data` an array of n struct ml_tensor elements, each a tensor owned by
+ * the sequence unless the sequence is borrowed, all of type `elem_dtype`) and
+ * ML_NONE (an optional without a value: n 0, data NULL). An optional that
+ * holds a value is simply that value. Only models loaded with
+ * `ml_opts.sequence_io` may take or give them at the graph's edges; inside a
+ * graph any model may use them.
+ *
  * Errors: every function returns 0 or a negative AG_E* code and fills the
  * optional `struct ag_err`. AG_EUNPROCESSABLE means "valid but not supported
- * by this engine" (an unknown operator, a sequence type); AG_EINVAL and
+ * by this engine" (an unknown operator, a map type); AG_EINVAL and
  * AG_ECORRUPT mean the model or input is malformed; AG_ETOOBIG means a size
  * cap was hit (model file, tensor size, the run's memory limit).
  */
@@ -46,7 +55,18 @@ enum ml_dtype {
     ML_COMPLEX64 = 14,
     ML_COMPLEX128 = 15,
     ML_BFLOAT16 = 16,
-    ML_DTYPE_COUNT_ = 17
+    ML_DTYPE_COUNT_ = 17,
+    /* Pseudo element types of the non-tensor values (see above). */
+    ML_SEQUENCE = 100,
+    ML_NONE = 101
+};
+
+/* What a graph input or output is declared to be. */
+enum ml_kind {
+    ML_KIND_TENSOR = 0,
+    ML_KIND_SEQUENCE = 1,          /* a sequence of tensors */
+    ML_KIND_OPTIONAL = 2,          /* an optional tensor */
+    ML_KIND_OPTIONAL_SEQUENCE = 3  /* an optional sequence of tensors */
 };
 
 struct ml_tensor {
@@ -57,6 +77,7 @@ struct ml_tensor {
     void *data;
     size_t cap;     /* bytes allocated at data */
     bool borrowed;  /* data belongs to someone else */
+    int elem_dtype; /* ML_SEQUENCE: the elements' type (ML_UNDEFINED if unknown) */
 };
 
 /* Limits and knobs; zero fields take the defaults noted. */
@@ -65,6 +86,9 @@ struct ml_opts {
     size_t mem_limit;          /* bytes of tensors alive during a run; default 4 GiB */
     size_t max_model_bytes;    /* model file plus external data; default 2 GiB */
     bool profile;              /* time every node; see ml_model_profile() */
+    bool sequence_io;          /* graph inputs and outputs may be sequences and optionals;
+                                * off (for callers that handle tensors only), such models
+                                * are refused at load with AG_EUNPROCESSABLE */
 };
 
 struct ml_model;
@@ -81,7 +105,8 @@ void ml_tensor_release(struct ml_tensor *t);
  * past 2^40 bytes or a negative dimension, AG_ENOMEM when malloc fails. */
 int ml_tensor_alloc(struct ml_tensor *t, int dtype, int ndim, const int64_t *dims,
                     struct ag_err *e);
-/* ml_tensor_copy() deep-copies `src` into an empty `dst`. */
+/* ml_tensor_copy() deep-copies `src` (a tensor, sequence or ML_NONE) into an
+ * empty `dst`. */
 int ml_tensor_copy(struct ml_tensor *dst, const struct ml_tensor *src, struct ag_err *e);
 /* ml_shape_str() writes "[2,3,4]" into `out`; returns out. */
 char *ml_shape_str(const struct ml_tensor *t, char *out, size_t size);
@@ -90,6 +115,13 @@ char *ml_shape_str(const struct ml_tensor *t, char *out, size_t size);
  * test layout's input_K.pb / output_K.pb); `name` (may be NULL) receives a
  * malloc'd copy of the tensor's name. Files over 1 GiB fail with AG_ETOOBIG. */
 int ml_tensor_read_pb(struct ml_tensor *t, char **name, const char *path, struct ag_err *e);
+
+/* ml_value_read_pb() reads a serialized onnx.TensorProto (kind
+ * ML_KIND_TENSOR), onnx.SequenceProto of tensors (ML_KIND_SEQUENCE) or
+ * onnx.OptionalProto (the optional kinds; an empty one gives ML_NONE) file.
+ * Files over 1 GiB fail with AG_ETOOBIG; sequences of more than 2^20
+ * elements, nested sequences and maps with AG_EUNPROCESSABLE. */
+int ml_value_read_pb(struct ml_tensor *t, const char *path, int kind, struct ag_err *e);
 
 /* .npy files (NumPy format versions 1, 2 and 3; C order only). */
 int ml_npy_read(struct ml_tensor *t, const char *path, struct ag_err *e);
@@ -112,9 +144,14 @@ int ml_model_n_inputs(const struct ml_model *m);
 int ml_model_n_outputs(const struct ml_model *m);
 const char *ml_model_input_name(const struct ml_model *m, int i);
 const char *ml_model_output_name(const struct ml_model *m, int i);
-/* Declared element type of input/output i (ML_UNDEFINED if not declared). */
+/* Declared element type of input/output i (ML_UNDEFINED if not declared);
+ * for sequences and optionals, the type of their tensors. */
 int ml_model_input_dtype(const struct ml_model *m, int i);
 int ml_model_output_dtype(const struct ml_model *m, int i);
+/* Declared kind (enum ml_kind) of input/output i; always ML_KIND_TENSOR
+ * unless the model was loaded with opts.sequence_io. */
+int ml_model_input_kind(const struct ml_model *m, int i);
+int ml_model_output_kind(const struct ml_model *m, int i);
 /* ml_model_input_index() returns the index of input `name`, or -1. */
 int ml_model_input_index(const struct ml_model *m, const char *name);
 
@@ -128,8 +165,10 @@ int ml_model_run(struct ml_model *m, const struct ml_tensor *const *inputs,
 
 /* ---- infer (issue 5, the node's inference endpoint): run limits ---- */
 /* Limits of one run. A run checks them before every node, subgraphs of If
- * and Loop included, so a run stops within one kernel's time of its
- * deadline or of the cancel flag being set (from any thread). */
+ * and Loop included, and the long kernels check them as they go (per block
+ * of output rows or channels, per chunk of a parallel loop, per GEMM panel,
+ * per recurrent time step), so even a single huge node stops soon after the
+ * deadline passes or the cancel flag is set (from any thread). */
 struct ml_run_limits {
     int64_t deadline_us;           /* time_mono_us() instant to stop at; 0 = none */
     const atomic_int *cancel;      /* stop when it becomes non-zero; NULL = none */

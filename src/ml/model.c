@@ -96,27 +96,63 @@ void ml_model_free(struct ml_model *m)
     free(m);
 }
 
-/* Reads the declared tensor element type and rank of a ValueInfoProto. */
-static int value_type(const Onnx__ValueInfoProto *vi, int *dtype, int *rank, struct ag_err *e)
+/* Reads the tensor type of a TypeProto (element type and rank); fails for
+ * anything else. */
+static int tensor_type(const Onnx__TypeProto *tp, const char *name, int *dtype, int *rank,
+                       struct ag_err *e)
 {
-    const Onnx__TypeProto *tp = vi->type;
-    *dtype = ML_UNDEFINED;
-    *rank = -1;
-    if (!tp)
-        return 0;
-    if (tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
-        return ag_errf(e, AG_EUNPROCESSABLE, vi->name,
-                       "value \"%s\" is not a tensor (sequences, maps and optionals are not "
-                       "supported)", vi->name ? vi->name : "");
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+        return ag_errf(e, AG_EUNPROCESSABLE, name,
+                       "value \"%s\" is not a tensor, a sequence of tensors or an optional of "
+                       "those (maps and sparse tensors are not supported)", name);
     if (tp->tensor_type->has_elem_type)
         *dtype = tp->tensor_type->elem_type;
     if (tp->tensor_type->shape)
         *rank = (int)tp->tensor_type->shape->n_dim;
     if (*dtype < 0 || *dtype >= ML_DTYPE_COUNT_ || *dtype == ML_COMPLEX64 ||
         *dtype == ML_COMPLEX128)
-        return ag_errf(e, AG_EUNPROCESSABLE, vi->name, "value \"%s\" has unsupported type %d",
-                       vi->name ? vi->name : "", *dtype);
+        return ag_errf(e, AG_EUNPROCESSABLE, name, "value \"%s\" has unsupported type %d",
+                       name, *dtype);
     return 0;
+}
+
+/* Reads the declared kind (tensor, sequence of tensors, optional of either),
+ * element type and rank of a ValueInfoProto. */
+static int value_type(const Onnx__ValueInfoProto *vi, int *dtype, int *rank, int *kind,
+                      struct ag_err *e)
+{
+    const Onnx__TypeProto *tp = vi->type;
+    const char *name = vi->name ? vi->name : "";
+    *dtype = ML_UNDEFINED;
+    *rank = -1;
+    *kind = ML_KIND_TENSOR;
+    if (!tp || tp->value_case == ONNX__TYPE_PROTO__VALUE__NOT_SET)
+        return 0;
+    if (tp->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE) {
+        tp = tp->optional_type->elem_type;
+        *kind = ML_KIND_OPTIONAL;
+        if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE) {
+            tp = tp->sequence_type->elem_type;
+            *kind = ML_KIND_OPTIONAL_SEQUENCE;
+        }
+    } else if (tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE) {
+        tp = tp->sequence_type->elem_type;
+        *kind = ML_KIND_SEQUENCE;
+    }
+    if (*kind != ML_KIND_TENSOR && !tp)
+        return 0; /* a sequence or optional of undeclared elements */
+    return tensor_type(tp, name, dtype, rank, e);
+}
+
+/* Root graphs take and give sequences and optionals only when the caller
+ * said it handles them. */
+static int check_io_kind(const struct ml_model *m, const char *name, int kind, struct ag_err *e)
+{
+    if (kind == ML_KIND_TENSOR || m->parent || m->opts.sequence_io)
+        return 0;
+    return ag_errf(e, AG_EUNPROCESSABLE, name,
+                   "graph input or output \"%s\" is a %s: this caller handles tensors only",
+                   name, kind == ML_KIND_SEQUENCE ? "sequence" : "optional");
 }
 
 static int add_value(struct ml_model *m, struct name_map *map, const char *name, int *idx,
@@ -143,6 +179,7 @@ static int add_value(struct ml_model *m, struct name_map *map, const char *name,
 static int read_opsets(struct ml_model *m, struct ag_err *e)
 {
     const Onnx__ModelProto *p = m->proto;
+    bool training = false;
     for (size_t i = 0; i < p->n_opset_import; i++) {
         const char *d = p->opset_import[i]->domain ? p->opset_import[i]->domain : "";
         int64_t v = p->opset_import[i]->has_version ? p->opset_import[i]->version : 0;
@@ -150,7 +187,13 @@ static int read_opsets(struct ml_model *m, struct ag_err *e)
             m->opset = (int)MIN(v, 1000);
         else if (!strcmp(d, "ai.onnx.ml"))
             m->opset_ml = (int)MIN(v, 1000);
+        else if (!strcmp(d, "ai.onnx.preview.training"))
+            training = true;
     }
+    /* A graph of the training optimizers alone imports only their domain;
+     * they read no default-domain operator version. */
+    if (!m->opset && training)
+        return 0;
     if (!m->opset && p->n_opset_import)
         return ag_errf(e, AG_EUNPROCESSABLE, "opset_import",
                        "the model uses only non-default domains (%s)",
@@ -199,6 +242,13 @@ static int check_legacy(const struct ml_model *m, const Onnx__NodeProto *np, str
     return 0;
 }
 
+/* The default-domain operators that carry subgraphs. */
+static bool has_subgraphs(const char *op)
+{
+    return !strcmp(op, "If") || !strcmp(op, "Loop") || !strcmp(op, "Scan") ||
+           !strcmp(op, "SequenceMap");
+}
+
 /* Checks that the node's subgraph attributes exist only on ops we support. */
 static int check_node(struct ml_model *m, const Onnx__NodeProto *np, struct ag_err *e)
 {
@@ -210,12 +260,14 @@ static int check_node(struct ml_model *m, const Onnx__NodeProto *np, struct ag_e
     if (!ml_op_find(dom, np->op_type))
         return ag_errf(e, AG_EUNPROCESSABLE, np->op_type, "unsupported operator %s%s%s",
                        dom, *dom ? "." : "", np->op_type);
+    if (!*dom && !m->opset)
+        return ag_errf(e, AG_EINVAL, np->op_type, "operator %s needs the default-domain opset, "
+                       "which the model does not import", np->op_type);
     if (!*dom && check_legacy(m, np, e))
         return AG_EUNPROCESSABLE;
     for (size_t i = 0; i < np->n_attribute; i++) {
         const Onnx__AttributeProto *a = np->attribute[i];
-        if ((a->g || a->n_graphs) && strcmp(np->op_type, "If") && strcmp(np->op_type, "Loop") &&
-            strcmp(np->op_type, "Scan"))
+        if ((a->g || a->n_graphs) && !has_subgraphs(np->op_type))
             return ag_errf(e, AG_EUNPROCESSABLE, np->op_type,
                            "operator %s with a subgraph is not supported", np->op_type);
         if (a->ref_attr_name)
@@ -305,8 +357,7 @@ static int build_subgraphs(struct build_ctx *c, int ni, struct ag_err *e)
         k++;
     }
     if (!rc && ((!strcmp(n->p->op_type, "If") && (!n->sub[0] || !n->sub[1])) ||
-                ((!strcmp(n->p->op_type, "Loop") || !strcmp(n->p->op_type, "Scan")) &&
-                 !n->sub[0])))
+                (strcmp(n->p->op_type, "If") && !n->sub[0])))
         rc = ag_errf(e, AG_EINVAL, n->p->op_type, "%s lacks its subgraphs", n->p->op_type);
     UNUSED(k);
     return rc;
@@ -358,8 +409,9 @@ static int build_graph(struct ml_model *m, const Onnx__GraphProto *g, struct bui
     for (size_t i = 0; i < g->n_input; i++) {
         const Onnx__ValueInfoProto *vi = g->input[i];
         const char *name = vi->name ? vi->name : "";
-        int dt, rank;
-        if ((rc = value_type(vi, &dt, &rank, e)))
+        int dt, rank, kind;
+        if ((rc = value_type(vi, &dt, &rank, &kind, e)) ||
+            (rc = check_io_kind(m, name, kind, e)))
             goto out;
         idx = map_get(&map, name);
         if (idx >= 0 && !m->values[idx].is_init) {
@@ -372,11 +424,11 @@ static int build_graph(struct ml_model *m, const Onnx__GraphProto *g, struct bui
         }
         if (idx < 0 && (rc = add_value(m, &map, name, &idx, e)))
             goto out;
-        if (dt == ML_UNDEFINED && !parent) {
+        if (dt == ML_UNDEFINED && !parent && kind == ML_KIND_TENSOR) {
             rc = ag_errf(e, AG_EINVAL, "input", "graph input \"%s\" has no declared type", name);
             goto out;
         }
-        if (m->values[idx].is_init && m->values[idx].dtype != dt) {
+        if (m->values[idx].is_init && (m->values[idx].dtype != dt || kind != ML_KIND_TENSOR)) {
             rc = ag_errf(e, AG_EINVAL, "input", "input \"%s\" and its initializer differ in type",
                          name);
             goto out;
@@ -384,6 +436,7 @@ static int build_graph(struct ml_model *m, const Onnx__GraphProto *g, struct bui
         m->values[idx].is_input = true;
         m->values[idx].dtype = dt;
         m->values[idx].ndecl = rank;
+        m->values[idx].kind = kind;
         /* An input with an initializer is a constant with a default: the
          * backend-test convention (and onnxruntime's) is not to feed it. */
         if (!m->values[idx].is_init) {
@@ -446,15 +499,15 @@ static int build_graph(struct ml_model *m, const Onnx__GraphProto *g, struct bui
                 goto out;
             n->out[j] = idx;
         }
-        if ((!strcmp(n->op->name, "If") || !strcmp(n->op->name, "Loop") ||
-             !strcmp(n->op->name, "Scan")) && !*n->op->domain &&
+        if (has_subgraphs(n->op->name) && !*n->op->domain &&
             (rc = build_subgraphs(&ctx, (int)i, e)))
             goto out;
     }
     for (size_t i = 0; i < g->n_output; i++) {
         const char *name = g->output[i]->name ? g->output[i]->name : "";
-        int dt, rank;
-        if ((rc = value_type(g->output[i], &dt, &rank, e)))
+        int dt, rank, kind;
+        if ((rc = value_type(g->output[i], &dt, &rank, &kind, e)) ||
+            (rc = check_io_kind(m, name, kind, e)))
             goto out;
         idx = resolve(&ctx, name, e);
         if (idx < 0) {
@@ -464,12 +517,14 @@ static int build_graph(struct ml_model *m, const Onnx__GraphProto *g, struct bui
         m->values[idx].is_output = true;
         if (dt != ML_UNDEFINED)
             m->values[idx].dtype = dt;
+        m->values[idx].kind = kind;
         m->outputs[m->noutputs++] = idx;
     }
     for (size_t i = 0; i < g->n_value_info; i++) {
-        int dt, rank;
+        int dt, rank, kind;
         idx = g->value_info[i]->name ? map_get(&map, g->value_info[i]->name) : -1;
-        if (idx >= 0 && !value_type(g->value_info[i], &dt, &rank, NULL) && dt &&
+        if (idx >= 0 && !value_type(g->value_info[i], &dt, &rank, &kind, NULL) && dt &&
+            kind == ML_KIND_TENSOR &&
             m->values[idx].dtype == ML_UNDEFINED)
             m->values[idx].dtype = dt;
     }
@@ -658,6 +713,16 @@ int ml_model_output_dtype(const struct ml_model *m, int i)
     return m->values[m->outputs[i]].dtype;
 }
 
+int ml_model_input_kind(const struct ml_model *m, int i)
+{
+    return m->values[m->inputs[i]].kind;
+}
+
+int ml_model_output_kind(const struct ml_model *m, int i)
+{
+    return m->values[m->outputs[i]].kind;
+}
+
 int ml_model_input_index(const struct ml_model *m, const char *name)
 {
     for (int i = 0; i < m->ninputs; i++)
@@ -669,9 +734,21 @@ int ml_model_input_index(const struct ml_model *m, const char *name)
 static void print_vi(FILE *f, const Onnx__ValueInfoProto *vi)
 {
     const Onnx__TypeProto *tp = vi->type;
+    const char *close = "";
     fprintf(f, "  %s: ", vi->name ? vi->name : "");
+    /* optional<...> and sequence<...> around a tensor type. */
+    if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE) {
+        fprintf(f, "optional<");
+        close = ">";
+        tp = tp->optional_type->elem_type;
+    }
+    if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE) {
+        fprintf(f, "sequence<");
+        close = *close ? ">>" : ">";
+        tp = tp->sequence_type->elem_type;
+    }
     if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
-        fprintf(f, "(non-tensor)\n");
+        fprintf(f, "%s%s\n", *close ? "?" : "(non-tensor)", close);
         return;
     }
     fprintf(f, "%s", ml_dtype_name(tp->tensor_type->has_elem_type ? tp->tensor_type->elem_type : 0));
@@ -690,7 +767,7 @@ static void print_vi(FILE *f, const Onnx__ValueInfoProto *vi)
         }
         fprintf(f, "]");
     }
-    fprintf(f, "\n");
+    fprintf(f, "%s\n", close);
 }
 
 void ml_model_info(const struct ml_model *m, void *fp)

@@ -1,15 +1,18 @@
-/* ops_control.c - control flow with subgraphs: If, Loop and Scan (tensor values only). */
+/* ops_control.c - control flow with subgraphs: If, Loop, Scan and SequenceMap. */
 #include "core/common.h"
 #include "ml/internal.h"
 
 #define LOOP_MAX_ITERS ((int64_t)1 << 24)
 
-/* Moves tensor `t` (owned) into output i of the node. */
+/* Copies value `t` (a tensor, sequence or empty optional) into output i of
+ * the node. */
 static int take_output(struct ml_kctx *k, int i, struct ml_tensor *t)
 {
     struct ml_tensor *o;
     if (i >= k->nout || !k->out[i])
         return 0;
+    if (ml_is_value(t->dtype) || t->dtype == ML_STRING)
+        return ml_value_out(k, i, t);
     o = ml_out_like(k, i, t->dtype, t);
     if (!o)
         return k->e->code;
@@ -22,8 +25,8 @@ static int op_if(struct ml_kctx *k)
     struct ml_tensor outs[64];
     int rc, n;
     ML_REQUIRE_IN(k, 0);
-    if (k->in[0]->n != 1)
-        return ml_kerr(k, AG_EINVAL, "the condition must hold one element");
+    if (k->in[0]->n != 1 || ml_is_value(k->in[0]->dtype))
+        return ml_kerr(k, AG_EINVAL, "the condition must be a tensor of one element");
     sub = ml_first_i64(k->in[0]) ? k->node->sub[0] : k->node->sub[1];
     if (!sub)
         return ml_kerr(k, AG_EINVAL, "a branch is missing");
@@ -43,6 +46,9 @@ static int op_if(struct ml_kctx *k)
 static int scan_append(struct ml_kctx *k, struct ml_tensor *acc, const struct ml_tensor *t, int64_t it)
 {
     size_t es = ml_dtype_size(t->dtype), row = (size_t)t->n * es;
+    if (ml_is_value(t->dtype))
+        return ml_kerr(k, AG_EINVAL, "scan outputs must be tensors, not a %s",
+                       ml_dtype_name(t->dtype));
     if (it == 0) {
         int64_t dims[ML_MAX_DIMS];
         if (t->ndim + 1 > ML_MAX_DIMS)
@@ -85,6 +91,9 @@ static int op_loop(struct ml_kctx *k)
     if (ncarried < 0 || nin != ncarried + 2 || nscan < 0 || ncarried > 32 || nscan > 32 ||
         k->nout != ncarried + nscan)
         return ml_kerr(k, AG_EINVAL, "the body's inputs and outputs do not match the node");
+    if ((k->in[0] && ml_is_value(k->in[0]->dtype)) ||
+        (k->nin > 1 && k->in[1] && ml_is_value(k->in[1]->dtype)))
+        return ml_kerr(k, AG_EINVAL, "the trip count and condition must be tensors");
     if (k->in[0] && k->in[0]->n)
         maxit = ml_first_i64(k->in[0]);
     if (k->nin > 1 && k->in[1] && k->in[1]->n)
@@ -419,9 +428,62 @@ static int op_scan(struct ml_kctx *k)
     return rc;
 }
 
+/* SequenceMap: runs the body once per element of the input sequence; each
+ * further input is either a sequence of the same length (its element i is
+ * passed) or a tensor (passed every time); output j collects the body's
+ * output j of every iteration into a sequence. */
+static int op_sequence_map(struct ml_kctx *k)
+{
+    struct ml_model *body = k->node->sub[0];
+    int nin = k->nin, nout = k->nout, rc = 0;
+    struct ml_tensor outs[SCAN_MAX], *seqs[SCAN_MAX];
+    const struct ml_tensor *bin[SCAN_MAX];
+    int64_t L;
+
+    if (!body || nin < 1 || nin > SCAN_MAX || nout < 1 || nout > SCAN_MAX ||
+        ml_model_n_inputs(body) != nin || ml_model_n_outputs(body) != nout)
+        return ml_kerr(k, AG_EINVAL, "the body's inputs and outputs do not match the node");
+    for (int i = 0; i < nin; i++)
+        ML_REQUIRE_IN(k, i);
+    if (k->in[0]->dtype != ML_SEQUENCE)
+        return ml_kerr(k, AG_EINVAL, "input 0 must be a sequence");
+    L = k->in[0]->n;
+    for (int i = 1; i < nin; i++) {
+        if (k->in[i]->dtype == ML_NONE)
+            return ml_kerr(k, AG_EINVAL, "input %d is an empty optional", i);
+        if (k->in[i]->dtype == ML_SEQUENCE && k->in[i]->n != L)
+            return ml_kerr(k, AG_EINVAL, "input sequences differ in length (%" PRId64 " and %"
+                           PRId64 ")", L, k->in[i]->n);
+    }
+    for (int j = 0; j < nout; j++) {
+        seqs[j] = ml_seq_out(k, j, L, ml_model_output_dtype(body, j));
+        if (!seqs[j])
+            return k->e->code;
+    }
+    memset(outs, 0, sizeof(outs));
+    for (int64_t it = 0; it < L && !rc; it++) {
+        for (int i = 0; i < nin; i++)
+            bin[i] = k->in[i]->dtype == ML_SEQUENCE
+                         ? &((const struct ml_tensor *)k->in[i]->data)[it] : k->in[i];
+        if ((rc = ml_subgraph_run(body, bin, outs, k->e)))
+            break;
+        for (int j = 0; j < nout && !rc; j++) {
+            /* The body's declared type fixed the sequence's; a body whose
+             * element types vary is refused by ml_seq_set. */
+            if (it == 0 && !ml_model_output_dtype(body, j))
+                seqs[j]->elem_dtype = outs[j].dtype;
+            rc = ml_seq_set(k, seqs[j], it, &outs[j]);
+        }
+        for (int j = 0; j < nout; j++)
+            ml_tensor_release(&outs[j]);
+    }
+    return rc;
+}
+
 const struct ml_op ml_ops_control[] = {
-    {"If", "", op_if, 0},
-    {"Loop", "", op_loop, 0},
+    {"If", "", op_if, ML_K_VALUES},
+    {"Loop", "", op_loop, ML_K_VALUES},
     {"Scan", "", op_scan, 0},
+    {"SequenceMap", "", op_sequence_map, ML_K_VALUES},
     {NULL, NULL, NULL, 0},
 };

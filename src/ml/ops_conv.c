@@ -355,6 +355,7 @@ struct pk_job {
     int64_t wp_w;        /* in-place path: row width of the phase planes */
     int64_t cg, mg, kdim;
     bool relu;
+    struct ml_model *m;  /* for the run limits' checks */
 };
 
 /* Gathers the im2col columns [p0, p0 + nr) into dst (kdim rows of PK_NR). */
@@ -463,6 +464,9 @@ static void pk_rows_inplace(void *arg, int64_t lo, int64_t hi)
         for (int64_t p = 0; p < npanel; p++) {
             int64_t q0 = p * PK_NR;
             int nseg = pk_segments(j, q0, seg_t, seg_len, seg_out);
+            /* A task here spans every panel: check the run limits as it goes. */
+            if ((p & 255) == 255 && ml_stop_check(j->m))
+                return;
             if (!nseg)
                 continue;
             pk_kernel_off(j->kdim, j->wp + i0 * j->kdim, j->xp + q0, j->off, tmp);
@@ -505,13 +509,13 @@ static void pk_panels_inplace(void *arg, int64_t lo, int64_t hi)
  * reads, for kernel tap (kh, kw), plane (c, kh*dh % sh, kw*dw % sw) at row
  * oh + kh*dh / sh and column ow + kw*dw / sw: consecutive outputs read
  * consecutive floats, whatever the stride. `slack` zeros follow. */
-static void pk_pad_input(const struct conv_geom *g, const float *x, int64_t cg, float *xp,
-                         int64_t hh, int64_t whw, int64_t slack)
+static void pk_pad_channels(const struct conv_geom *g, const float *x, int64_t c0, int64_t c1,
+                            float *xp, int64_t hh, int64_t whw)
 {
     int64_t H = g->in[0], W = g->in[1], sh = g->stride[0], sw = g->stride[1];
     int64_t plane = hh * whw;
-    memset(xp, 0, sizeof(float) * (size_t)(cg * sh * sw * plane + slack));
-    for (int64_t c = 0; c < cg; c++)
+    memset(xp + c0 * sh * sw * plane, 0, sizeof(float) * (size_t)((c1 - c0) * sh * sw * plane));
+    for (int64_t c = c0; c < c1; c++)
         for (int64_t h = 0; h < H; h++) {
             int64_t hp = h + g->pb[0];
             const float *src = x + (c * H + h) * W;
@@ -525,6 +529,31 @@ static void pk_pad_input(const struct conv_geom *g, const float *x, int64_t cg, 
                 rows[(wp % sw) * plane + wp / sw] = src[w];
             }
         }
+}
+
+struct pad_job {
+    const struct conv_geom *g;
+    const float *x;
+    float *xp;
+    int64_t hh, whw;
+};
+
+static void pad_chunk(void *arg, int64_t lo, int64_t hi)
+{
+    const struct pad_job *j = arg;
+    pk_pad_channels(j->g, j->x, lo, hi, j->xp, j->hh, j->whw);
+}
+
+/* The copy is a few percent of a ResNet's time: split over the pool by
+ * channels (each channel's planes are contiguous), so it does not stay
+ * serial when the convolution itself runs on two threads. */
+static void pk_pad_input(struct ml_model *m, const struct conv_geom *g, const float *x,
+                         int64_t cg, float *xp, int64_t hh, int64_t whw, int64_t slack)
+{
+    struct pad_job j = {g, x, xp, hh, whw};
+    int64_t per = g->stride[0] * g->stride[1] * hh * whw;
+    memset(xp + cg * per, 0, sizeof(float) * (size_t)slack);
+    ml_parallel_for(m, cg, MAX(1, 16384 / MAX(1, per)), pad_chunk, &j);
 }
 
 /* Runs the packed path for Conv node k->node (weights packed at load): the
@@ -571,8 +600,8 @@ static int conv_packed(struct ml_kctx *k, const struct ml_tensor *x, const struc
                     off[kk++] = ((c * sh + eh % sh) * sw + ew % sw) * hh * whw +
                                 (eh / sh) * whw + ew / sw;
                 }
-    for (int64_t n = 0; n < g->N; n++)
-        for (int64_t gi = 0; gi < g->group; gi++) {
+    for (int64_t n = 0; n < g->N && !ml_stop_check(k->m); n++)
+        for (int64_t gi = 0; gi < g->group && !ml_stop_check(k->m); gi++) {
             struct pk_job j = {
                 .g = g,
                 .x = (const float *)x->data + (n * g->C + gi * cg) * g->in_sz,
@@ -585,15 +614,18 @@ static int conv_packed(struct ml_kctx *k, const struct ml_tensor *x, const struc
                 .wp_w = whw,
                 .cg = cg, .mg = mg, .kdim = kdim,
                 .relu = k->node->act == ML_ACT_RELU,
+                .m = k->m,
             };
             if (inplace) {
-                pk_pad_input(g, j.x, cg, buf, hh, whw, slack);
+                pk_pad_input(k->m, g, j.x, cg, buf, hh, whw, slack);
+                /* Equal tasks, many of them: small chunks keep both threads
+                 * busy to the end of the layer. */
                 if ((uint64_t)(mg * kdim) * sizeof(float) > PK_MAX_W_BYTES)
-                    ml_parallel_for(k->m, wstride / PK_MR, 1, pk_rows_inplace, &j);
+                    ml_parallel_for_chunks(k->m, wstride / PK_MR, 1, 16, pk_rows_inplace, &j);
                 else
-                    ml_parallel_for(k->m, npanel, grain, pk_panels_inplace, &j);
+                    ml_parallel_for_chunks(k->m, npanel, grain, 16, pk_panels_inplace, &j);
             } else {
-                ml_parallel_for(k->m, npanel, grain, pk_panels, &j);
+                ml_parallel_for_chunks(k->m, npanel, grain, 16, pk_panels, &j);
             }
         }
 out:
@@ -643,8 +675,8 @@ static int conv_f32(struct ml_kctx *k, const struct ml_tensor *x, const struct m
         if (!cols)
             return k->e->code;
     }
-    for (int64_t n = 0; n < g.N; n++) {
-        for (int64_t gi = 0; gi < g.group; gi++) {
+    for (int64_t n = 0; n < g.N && !ml_stop_check(k->m); n++) {
+        for (int64_t gi = 0; gi < g.group && !ml_stop_check(k->m); gi++) {
             const float *xg = (const float *)x->data + (n * g.C + gi * cg) * g.in_sz;
             const float *wg = (const float *)w->data + gi * mg * kdim;
             float *yg = (float *)y->data + (n * g.M + gi * mg) * g.out_sz;
@@ -728,15 +760,15 @@ static int op_conv_transpose(struct ml_kctx *k)
     cols = ml_scratch(k, colsz);
     if (!cols)
         return k->e->code;
-    for (int64_t n = 0; n < g.N; n++)
-        for (int64_t gi = 0; gi < g.group; gi++) {
+    for (int64_t n = 0; n < g.N && !ml_stop_check(k->m); n++)
+        for (int64_t gi = 0; gi < g.group && !ml_stop_check(k->m); gi++) {
             const float *xg = (const float *)x->data + (n * g.C + gi * cg) * g.in_sz;
             const float *wg = (const float *)w->data + gi * cg * rows;
             float *yg = (float *)y->data + (n * g.M + gi * mg) * g.out_sz;
             /* cols[m*ker + kp][ip] = sum_c W[c][m*ker+kp] * X[c][ip] */
             ml_sgemm(k->m, true, false, rows, g.in_sz, cg, 1, wg, rows, xg, g.in_sz, 0, cols, g.in_sz);
             /* col2im: scatter-add into the output. */
-            for (int64_t r = 0; r < rows; r++) {
+            for (int64_t r = 0; r < rows && !((r & 63) == 63 && ml_stop_check(k->m)); r++) {
                 int64_t m = r / g.ker_sz, kp = r % g.ker_sz, kidx[CONV_MAX_SP], iidx[CONV_MAX_SP] = {0};
                 for (int d = g.nsp - 1, t = (int)kp; d >= 0; d--) {
                     kidx[d] = t % g.ker[d];

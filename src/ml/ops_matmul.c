@@ -103,7 +103,8 @@ static int op_matmul(struct ml_kctx *k)
         ml_sgemm(k->m, false, false, M * batches, N, K, 1, a->data, K, b->data, N, 0, c->data, N);
         return 0;
     }
-    for (int64_t bi = 0; bi < batches; bi++) {
+    /* Many batched products (attention): check the run limits between them. */
+    for (int64_t bi = 0; bi < batches && !((bi & 15) == 15 && ml_stop_check(k->m)); bi++) {
         int64_t ai = ml_batch_index(bi, nbd, bdims, an, a->dims),
                 bj = ml_batch_index(bi, nbd, bdims, bn, b->dims);
         if (a->dtype == ML_FLOAT)

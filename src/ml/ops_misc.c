@@ -18,6 +18,8 @@ static int out_copy(struct ml_kctx *k, int i, const struct ml_tensor *src)
 static int op_identity(struct ml_kctx *k)
 {
     ML_REQUIRE_IN(k, 0);
+    if (ml_is_value(k->in[0]->dtype)) /* a sequence or an optional */
+        return ml_value_out(k, 0, k->in[0]);
     return out_copy(k, 0, k->in[0]);
 }
 
@@ -329,7 +331,7 @@ static int op_cumsum(struct ml_kctx *k)
 
 #define H ML_K_HALF_VIA_FLOAT
 const struct ml_op ml_ops_misc[] = {
-    {"Identity", "", op_identity, 0},   {"Constant", "", op_constant, 0},
+    {"Identity", "", op_identity, ML_K_VALUES},   {"Constant", "", op_constant, 0},
     {"Cast", "", op_cast, 0},           {"CastLike", "", op_castlike, 0},
     {"Dropout", "", op_dropout, 0},     {"Shape", "", op_shape, 0},
     {"Size", "", op_size, 0},           {"ConstantOfShape", "", op_constant_of_shape, 0},

@@ -168,7 +168,9 @@ static int rnn(struct ml_kctx *k, int kind)
             h[i] = H0 ? ((const float *)H0->data)[d * Bt * Hs + i] : 0;
             c[i] = C0 ? ((const float *)C0->data)[d * Bt * Hs + i] : 0;
         }
-        for (int64_t step = 0; step < S; step++) {
+        /* One time step at a time, with the run limits checked at each
+         * (the executor reports a stopped run; the outputs are dropped). */
+        for (int64_t step = 0; step < S && !ml_stop_check(k->m); step++) {
             memcpy(hp, h, sizeof(float) * (size_t)(Bt * Hs));
             ml_sgemm(k->m, false, true, Bt, G * Hs, Hs, 1, hp, Hs, r, Hs, 0, hr, G * Hs);
             if (kind == K_GRU && !lbr) {

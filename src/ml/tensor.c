@@ -26,6 +26,10 @@ static const struct {
 
 const char *ml_dtype_name(int dtype)
 {
+    if (dtype == ML_SEQUENCE)
+        return "sequence";
+    if (dtype == ML_NONE)
+        return "none";
     if (dtype < 0 || dtype >= ML_DTYPE_COUNT_)
         return "unknown";
     return dtypes[dtype].name;
@@ -33,6 +37,8 @@ const char *ml_dtype_name(int dtype)
 
 size_t ml_dtype_size(int dtype)
 {
+    if (dtype == ML_SEQUENCE)
+        return sizeof(struct ml_tensor);
     if (dtype < 0 || dtype >= ML_DTYPE_COUNT_)
         return 0;
     return dtypes[dtype].size;
@@ -66,6 +72,10 @@ void ml_tensor_release(struct ml_tensor *t)
             char **s = t->data;
             for (int64_t i = 0; i < t->n; i++)
                 free(s[i]);
+        } else if (t->dtype == ML_SEQUENCE) {
+            struct ml_tensor *el = t->data;
+            for (int64_t i = 0; i < t->n; i++)
+                ml_tensor_release(&el[i]);
         }
         free(t->data);
     }
@@ -116,9 +126,25 @@ int ml_tensor_alloc(struct ml_tensor *t, int dtype, int ndim, const int64_t *dim
 
 int ml_tensor_copy(struct ml_tensor *dst, const struct ml_tensor *src, struct ag_err *e)
 {
-    int rc = ml_tensor_alloc(dst, src->dtype, src->ndim, src->dims, e);
+    int rc;
+    if (src->dtype == ML_NONE) {
+        ml_tensor_init(dst);
+        dst->dtype = ML_NONE;
+        return 0;
+    }
+    rc = ml_tensor_alloc(dst, src->dtype, src->ndim, src->dims, e);
     if (rc)
         return rc;
+    dst->elem_dtype = src->elem_dtype;
+    if (src->dtype == ML_SEQUENCE) {
+        struct ml_tensor *d = dst->data;
+        const struct ml_tensor *s = src->data;
+        for (int64_t i = 0; i < src->n && !rc; i++)
+            rc = ml_tensor_copy(&d[i], &s[i], e);
+        if (rc)
+            ml_tensor_release(dst);
+        return rc;
+    }
     if (src->dtype == ML_STRING) {
         char **d = dst->data, *const *s = src->data;
         for (int64_t i = 0; i < src->n; i++) {

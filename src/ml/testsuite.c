@@ -65,6 +65,37 @@ static void free_list(char **v, int n)
     free(v);
 }
 
+static bool compare(const struct ml_tensor *got, const struct ml_tensor *want, const char *name,
+                    char *msg, size_t size, double *worst);
+
+/* Compares sequences and optionals element by element. */
+static bool compare_value(const struct ml_tensor *got, const struct ml_tensor *want,
+                          const char *name, char *msg, size_t size, double *worst)
+{
+    const struct ml_tensor *g = got->data, *w = want->data;
+    if (got->dtype != want->dtype) {
+        snprintf(msg, size, "output \"%s\" is %s %s, expected %s %s", name,
+                 got->dtype == ML_SEQUENCE || got->dtype == ML_NONE ? "a" : "a tensor of",
+                 ml_dtype_name(got->dtype), want->dtype == ML_NONE ? "an" : "a",
+                 ml_dtype_name(want->dtype));
+        return false;
+    }
+    if (want->dtype == ML_NONE)
+        return true;
+    if (got->n != want->n) {
+        snprintf(msg, size, "output \"%s\" has %" PRId64 " elements, expected %" PRId64, name,
+                 got->n, want->n);
+        return false;
+    }
+    for (int64_t i = 0; i < want->n; i++) {
+        char el[300];
+        snprintf(el, sizeof(el), "%s[%" PRId64 "]", name, i);
+        if (!compare(&g[i], &w[i], el, msg, size, worst))
+            return false;
+    }
+    return true;
+}
+
 /* Compares one output; writes a description of the first problem into msg. */
 static bool compare(const struct ml_tensor *got, const struct ml_tensor *want, const char *name,
                     char *msg, size_t size, double *worst)
@@ -74,6 +105,8 @@ static bool compare(const struct ml_tensor *got, const struct ml_tensor *want, c
     double maxd = 0;
     int64_t at = -1;
 
+    if (ml_is_value(got->dtype) || ml_is_value(want->dtype))
+        return compare_value(got, want, name, msg, size, worst);
     if (got->dtype != want->dtype) {
         snprintf(msg, size, "output \"%s\" is %s, expected %s", name, ml_dtype_name(got->dtype),
                  ml_dtype_name(want->dtype));
@@ -158,7 +191,10 @@ static int run_set(struct ml_model *m, const char *setdir, char *msg, size_t siz
         if (snprintf(path, sizeof(path), "%s/input_%d.pb", setdir, i) >= (int)sizeof(path) ||
             !is_file(path))
             break;
-        if (ml_tensor_read_pb(&ins[i], NULL, path, &e)) {
+        if (i >= ml_model_n_inputs(m) ||
+            ml_value_read_pb(&ins[i], path, ml_model_input_kind(m, i), &e)) {
+            if (i >= ml_model_n_inputs(m))
+                ag_errf(&e, AG_EINVAL, NULL, "the data set has more inputs than the model");
             snprintf(msg, size, "%s", e.msg);
             result = e.code == AG_EUNPROCESSABLE ? -1 : 0;
             goto out;
@@ -169,7 +205,10 @@ static int run_set(struct ml_model *m, const char *setdir, char *msg, size_t siz
         if (snprintf(path, sizeof(path), "%s/output_%d.pb", setdir, i) >= (int)sizeof(path) ||
             !is_file(path))
             break;
-        if (ml_tensor_read_pb(&want[i], NULL, path, &e)) {
+        if (i >= ml_model_n_outputs(m) ||
+            ml_value_read_pb(&want[i], path, ml_model_output_kind(m, i), &e)) {
+            if (i >= ml_model_n_outputs(m))
+                ag_errf(&e, AG_EINVAL, NULL, "the data set has more outputs than the model");
             snprintf(msg, size, "%s", e.msg);
             result = e.code == AG_EUNPROCESSABLE ? -1 : 0;
             goto out;
@@ -216,11 +255,16 @@ int ml_test_case_dir(const char *dir, const struct ml_opts *o, void *fp, struct 
     const char *name = strrchr(dir, '/');
     struct ml_model *m = NULL;
     struct ag_err e = {0};
+    struct ml_opts oo = {0};
     int nsets = 0, result = 1;
 
+    /* The suite's models take and give sequences and optionals. */
+    if (o)
+        oo = *o;
+    oo.sequence_io = true;
     name = name && name[1] ? name + 1 : dir;
     snprintf(path, sizeof(path), "%s/model.onnx", dir);
-    if (ml_model_load(&m, path, o, &e)) {
+    if (ml_model_load(&m, path, &oo, &e)) {
         snprintf(msg, sizeof(msg), "%s", e.msg);
         result = e.code == AG_EUNPROCESSABLE ? -1 : 0;
         goto out;

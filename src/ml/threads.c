@@ -24,6 +24,13 @@ static void drain(struct ml_threads *t)
         void *arg = t->arg;
         if (lo >= hi)
             break;
+        if (t->stop && ml_stop_check(t->stop)) {
+            /* The run passed its deadline or was cancelled: drop the rest. */
+            t->next = t->total;
+            if (t->busy == 0)
+                pthread_cond_broadcast(&t->done);
+            break;
+        }
         t->next = hi;
         __atomic_store_n(&t->busy, t->busy + 1, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&t->mu);
@@ -120,16 +127,33 @@ void ml_threads_release(struct ml_threads *t)
     memset(t, 0, sizeof(*t));
 }
 
+/* Under run limits a loop is cut into at least this many chunks per thread
+ * (none smaller than the grain), each started only if the run may go on:
+ * a long kernel then stops within a chunk's time of its deadline. */
+#define LIMITED_CHUNKS 32
+
 void ml_parallel_for(struct ml_model *m, int64_t n, int64_t grain,
                      void (*fn)(void *arg, int64_t lo, int64_t hi), void *arg)
 {
+    ml_parallel_for_chunks(m, n, grain, 4, fn, arg);
+}
+
+void ml_parallel_for_chunks(struct ml_model *m, int64_t n, int64_t grain, int per_thread,
+                            void (*fn)(void *arg, int64_t lo, int64_t hi), void *arg)
+{
     struct ml_threads *t = m->tp ? m->tp : &m->threads;
+    bool limited = ml_run_has_limits(m);
     if (n <= 0)
         return;
     if (grain < 1)
         grain = 1;
     if (t->n <= 1 || n <= grain || in_chunk) {
-        fn(arg, 0, n);
+        int64_t step = limited ? MAX(grain, (n + LIMITED_CHUNKS - 1) / LIMITED_CHUNKS) : n;
+        for (int64_t lo = 0; lo < n; lo += step) {
+            if (limited && ml_stop_check(m))
+                return;
+            fn(arg, lo, MIN(n, lo + step));
+        }
         return;
     }
     pthread_mutex_lock(&t->mu);
@@ -137,8 +161,12 @@ void ml_parallel_for(struct ml_model *m, int64_t n, int64_t grain,
     t->arg = arg;
     t->total = n;
     t->next = 0;
+    t->stop = limited ? m : NULL;
     /* A few chunks per thread for balance, none smaller than the grain. */
-    t->chunk = MAX(grain, (n + t->n * 4 - 1) / (t->n * 4));
+    per_thread = MAX(1, per_thread);
+    t->chunk = MAX(grain, (n + t->n * per_thread - 1) / (t->n * per_thread));
+    if (limited)
+        t->chunk = MAX(grain, (n + t->n * LIMITED_CHUNKS - 1) / (t->n * LIMITED_CHUNKS));
     __atomic_store_n(&t->gen, t->gen + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&t->go);
     pthread_mutex_unlock(&t->mu);

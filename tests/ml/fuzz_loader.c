@@ -32,9 +32,26 @@ static void run_once(struct ml_model *m)
         int nd = v->ndecl < 0 ? 1 : MIN(v->ndecl, ML_MAX_DIMS);
         for (int d = 0; d < nd; d++)
             dims[d] = 2;
+        inp[i] = &ins[i];
+        if (v->kind == ML_KIND_OPTIONAL || v->kind == ML_KIND_OPTIONAL_SEQUENCE) {
+            if (i % 2) { /* every other optional input is empty */
+                ins[i].dtype = ML_NONE;
+                continue;
+            }
+        }
+        if (v->kind == ML_KIND_SEQUENCE || v->kind == ML_KIND_OPTIONAL_SEQUENCE) {
+            /* A sequence of two such tensors. */
+            int64_t two = 2;
+            ok = v->dtype != ML_UNDEFINED && v->dtype != ML_STRING &&
+                 !ml_tensor_alloc(&ins[i], ML_SEQUENCE, 1, &two, NULL);
+            for (int j = 0; j < 2 && ok; j++)
+                ok = !ml_tensor_alloc(&((struct ml_tensor *)ins[i].data)[j], v->dtype, nd, dims,
+                                      NULL);
+            ins[i].elem_dtype = v->dtype;
+            continue;
+        }
         ok = v->dtype != ML_UNDEFINED && v->dtype != ML_STRING &&
              !ml_tensor_alloc(&ins[i], v->dtype, nd, dims, NULL);
-        inp[i] = &ins[i];
     }
     if (ok && !ml_model_run(m, inp, outs, NULL))
         for (int i = 0; i < no; i++)
@@ -47,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ml_model *m = NULL;
     struct ml_opts o = {.threads = 1, .mem_limit = (size_t)64 << 20,
-                        .max_model_bytes = (size_t)16 << 20};
+                        .max_model_bytes = (size_t)16 << 20, .sequence_io = true};
     if (ml_model_load_buf(&m, data, size, NULL, &o, NULL) == 0) {
         FILE *f = fopen("/dev/null", "w");
         if (f) {
