@@ -33,8 +33,15 @@ int api_healthz(void *app, struct http_req *req, struct http_resp *resp)
                     "status", db_ok ? "ok" : "error", "schema_version", version, "storage",
                     "status", storage_ok ? "ok" : "error", "backend", "local", "chain", "status",
                     "not_configured");
-    json_object_set_new(json_object_get(out, "storage"), "kubo",
-                        json_string(market_kubo_status(api->market)));
+    /* Storage: "kubo" is not_configured, ok or unreachable; "fallback" says
+     * the node runs on its local blockstore alone because the configured
+     * Kubo node cannot be reached (new files are not pinned there, missing
+     * blocks cannot come from there). The node stays "ok": local storage
+     * serves every file it holds. */
+    const char *kubo = market_kubo_status(api->market);
+    json_t *storage = json_object_get(out, "storage");
+    json_object_set_new(storage, "kubo", json_string(kubo));
+    json_object_set_new(storage, "fallback", json_boolean(!strcmp(kubo, "unreachable")));
     json_object_set_new(out, "chain", market_chain_status(api->market)); /* issue 4 */
     resp->status = db_ok && storage_ok ? 200 : 503;
     json_dump_buf(&resp->body, out);

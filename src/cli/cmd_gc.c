@@ -12,8 +12,10 @@ const char cmd_gc_usage[] =
     "usage: agora gc [--data-dir DIR] [--grace SECONDS] [--dry-run] [--json]\n"
     "Removes blocks of DATA_DIR/blocks that no version file's root CID reaches\n"
     "(the pins, read from the database) and that are older than --grace seconds\n"
-    "(default 3600), so uploads being imported right now keep their blocks. Safe\n"
-    "while `agora serve` runs on the same data directory. DATA_DIR is --data-dir,\n"
+    "(default 3600), so uploads being imported right now keep their blocks, and\n"
+    "the .tmp-* files interrupted writes left there once older than the same grace\n"
+    "(a write in progress renames its file within seconds). Safe while `agora\n"
+    "serve` runs on the same data directory. DATA_DIR is --data-dir,\n"
     "$AGORA_DATA_DIR or ./data.";
 
 int cmd_gc(int argc, char **argv)
@@ -59,9 +61,11 @@ int cmd_gc(int argc, char **argv)
     }
     if (opts[3].set) {
         json_t *o = json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:b}", "pinned_roots", (json_int_t)st.pinned_roots, "kept",
-            (json_int_t)st.kept, "young", (json_int_t)st.young, "removed", (json_int_t)st.removed,
-            "removed_bytes", (json_int_t)st.removed_bytes, "dry_run", opts[2].set);
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "pinned_roots",
+            (json_int_t)st.pinned_roots, "kept", (json_int_t)st.kept, "young",
+            (json_int_t)st.young, "removed", (json_int_t)st.removed, "removed_bytes",
+            (json_int_t)st.removed_bytes, "tmp_removed", (json_int_t)st.tmp_removed,
+            "tmp_removed_bytes", (json_int_t)st.tmp_bytes, "dry_run", opts[2].set);
         client_print_json(o);
         json_decref(o);
     } else {
@@ -69,6 +73,10 @@ int cmd_gc(int argc, char **argv)
                " pinned (%" PRIu64 " roots) and %" PRIu64 " younger than %" PRId64 " s\n",
                opts[2].set ? "would remove" : "removed", st.removed, st.removed_bytes, st.kept,
                st.pinned_roots, st.young, grace);
+        if (st.tmp_removed)
+            printf("%s %" PRIu64 " stale temporary block files (%" PRIu64 " bytes) left by"
+                   " interrupted writes\n",
+                   opts[2].set ? "would remove" : "removed", st.tmp_removed, st.tmp_bytes);
     }
 out:
     market_storage_close(&market);

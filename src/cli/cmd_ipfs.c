@@ -2,6 +2,7 @@
 #include "core/common.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,16 +87,27 @@ static int open_store(const struct opts *o, struct blockstore **bs, struct ag_er
     return blockstore_open(bs, path, e);
 }
 
+/* Leaves are put from the importer's two hashing threads at once
+ * (parallel_put): the first error is kept under a lock. */
 struct put_ctx {
     struct blockstore *bs;
     struct ag_err *e;
+    pthread_mutex_t lock;
 };
 
 static int put_block(void *ctx, const struct cid *cid, const uint8_t *data, size_t len)
 {
     struct put_ctx *p = ctx;
+    struct ag_err e = {0};
+    int rc = blockstore_put(p->bs, cid, data, len, &e);
 
-    return blockstore_put(p->bs, cid, data, len, p->e);
+    if (rc) {
+        pthread_mutex_lock(&p->lock);
+        if (!p->e->code)
+            *p->e = e;
+        pthread_mutex_unlock(&p->lock);
+    }
+    return rc;
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -117,7 +129,7 @@ static int do_add(int argc, char **argv)
     struct importer *im = NULL;
     struct blockstore *bs = NULL;
     struct ag_err e = {0};
-    struct put_ctx pc;
+    struct put_ctx pc = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct opts o = {0};
     struct cid root;
     char s[CID_MAX_STR];
@@ -177,6 +189,11 @@ static int do_add(int argc, char **argv)
     }
     pc.bs = bs;
     pc.e = &e;
+    /* Leaves are put by the hashing threads, each write waiting for the
+     * disk (O_DIRECT): more threads than cores keep both busy. */
+    io.parallel_put = true;
+    if (!only_hash)
+        io.threads = IMPORTER_PUT_THREADS;
     rc = importer_new(&im, &io, only_hash ? NULL : put_block, &pc, &e);
     if (!rc)
         rc = importer_add_fd(im, fd, &e);

@@ -2,6 +2,7 @@
 #include "core/common.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -23,8 +24,13 @@ struct blockstore {
     char *dir;
     bool verify, sync;
     bool batching;
+    /* `lock` guards the staged list: puts of one batch may come from several
+     * threads (the importer's hashing threads), and the one that fills the
+     * list commits it while the others wait. */
+    pthread_mutex_t lock;
     struct staged *staged;    /* BLOCKSTORE_BATCH_BLOCKS slots while batching */
     size_t nstaged, staged_bytes;
+    bool unsynced_renames;    /* blocks renamed into place since the last syncfs */
     blockstore_fetch_fn fetch; /* where missing blocks come from, or NULL */
     /* Shard directories this handle has seen exist (32 x 32 two-character
      * base32 names), so a put costs no mkdir() once its shard is there.
@@ -72,9 +78,22 @@ static int fsync_dir(const char *path)
     return rc;
 }
 
+/* direct_ok() says whether a staged write of `len` bytes at `data` may
+ * bypass the page cache (O_DIRECT): whole 4 KiB blocks from a 4 KiB-aligned
+ * buffer, as the importer's chunk buffers are. */
+static bool direct_ok(const void *data, size_t len)
+{
+    return len >= BLOCKSTORE_DIRECT_ALIGN && len % BLOCKSTORE_DIRECT_ALIGN == 0 &&
+           (uintptr_t)data % BLOCKSTORE_DIRECT_ALIGN == 0;
+}
+
 /* Writes `len` bytes to a fresh file `path` durably (temp, fsync, rename).
  * With `staged` set it stops before the fsync and rename and hands back the
- * temporary file's name (malloc'd) there instead. */
+ * temporary file's name (malloc'd) there instead: the bytes then go to the
+ * disk straight from `data` (O_DIRECT) when direct_ok(), measured 3-6x less
+ * system time than copying them into the page cache on the VMs here, or else
+ * their write-back is started at once (sync_file_range). Either way the
+ * commit's syncfs() makes them, and the file's metadata, durable. */
 static int write_atomic(const char *dir, const char *path, const void *data, size_t len,
                         bool sync, char **staged, struct ag_err *e)
 {
@@ -82,11 +101,17 @@ static int write_atomic(const char *dir, const char *path, const void *data, siz
     const uint8_t *p = data;
     size_t off = 0;
     int fd = -1, rc = 0;
+    bool direct = staged && sync && direct_ok(data, len);
 
     rand_token(tok, 8);
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", dir, tok) >= sizeof(tmp))
         return ag_errf(e, AG_ETOOBIG, "path", "blockstore path too long");
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
+    if (fd < 0 && direct && errno == EINVAL) {
+        /* A file system without O_DIRECT (tmpfs): the page cache it is. */
+        direct = false;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    }
     if (fd < 0) {
         rc = ag_errf(e, AG_EIO, "blockstore", "cannot create %s: %s", tmp, strerror(errno));
         goto out;
@@ -95,15 +120,34 @@ static int write_atomic(const char *dir, const char *path, const void *data, siz
         ssize_t w = write(fd, p + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && direct && errno == EINVAL && off == 0) {
+            /* Alignment this device refuses: write through the page cache. */
+            direct = false;
+            if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT) < 0) {
+                rc = ag_errf(e, AG_EIO, "blockstore", "cannot write %s: %s", tmp,
+                             strerror(errno));
+                goto out;
+            }
+            continue;
+        }
         if (w < 0) {
             rc = ag_errf(e, AG_EIO, "blockstore", "cannot write %s: %s", tmp, strerror(errno));
             goto out;
         }
         off += (size_t)w;
+        if (direct && off < len && off % BLOCKSTORE_DIRECT_ALIGN) {
+            /* A short direct write left an unaligned rest: finish buffered. */
+            direct = false;
+            if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT) < 0) {
+                rc = ag_errf(e, AG_EIO, "blockstore", "cannot write %s: %s", tmp,
+                             strerror(errno));
+                goto out;
+            }
+        }
     }
     if (staged) {
         /* Batched: start the write-back now, the commit waits for it and renames. */
-        if (sync)
+        if (sync && !direct)
             (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         rc = close(fd);
         fd = -1;
@@ -170,6 +214,10 @@ int blockstore_open(struct blockstore **out, const char *dir, struct ag_err *e)
         goto out;
     }
     bs = calloc(1, sizeof(*bs));
+    if (bs && pthread_mutex_init(&bs->lock, NULL)) {
+        free(bs);
+        bs = NULL;
+    }
     if (!bs || !(bs->dir = str_dup(dir))) {
         rc = ag_err_set(e, AG_ENOMEM);
         goto out;
@@ -189,10 +237,13 @@ void blockstore_free(struct blockstore *bs)
     if (!bs)
         return;
     blockstore_batch_abort(bs);
+    pthread_mutex_destroy(&bs->lock);
     free(bs->staged);
     free(bs->dir);
     free(bs);
 }
+
+static int commit_staged(struct blockstore *bs, bool final, struct ag_err *e);
 
 /* The flatfs key of a CID: base32 upper of its multihash. */
 static int block_key(const struct cid *cid, char key[KEY_MAX])
@@ -285,28 +336,34 @@ int blockstore_put(struct blockstore *bs, const struct cid *cid, const void *dat
             rc = write_atomic(dir, path, data, len, bs->sync, NULL, e);
         return rc;
     }
-    if (bs->nstaged == BLOCKSTORE_BATCH_BLOCKS || bs->staged_bytes + len > BLOCKSTORE_BATCH_BYTES) {
-        rc = blockstore_batch_commit(bs, e);
-        if (!rc)
-            rc = blockstore_batch_begin(bs, e);
-        if (rc)
-            return rc;
-    }
-    struct staged *st = &bs->staged[bs->nstaged];
-    st->path = str_dup(path);
-    if (!st->path)
+    /* Staged: the temporary file is written outside the lock, so puts from
+     * several threads write at once; only the list is shared. */
+    char *tmp = NULL, *dst = str_dup(path);
+    if (!dst)
         return ag_err_set(e, AG_ENOMEM);
-    rc = write_atomic(dir, path, data, len, bs->sync, &st->tmp, e);
+    rc = write_atomic(dir, path, data, len, bs->sync, &tmp, e);
     if (rc == AG_EIO && shard >= 0 && access(dir, F_OK) != 0 && mkdir(dir, 0755) == 0)
-        rc = write_atomic(dir, path, data, len, bs->sync, &st->tmp, e);
+        rc = write_atomic(dir, path, data, len, bs->sync, &tmp, e);
     if (rc) {
-        free(st->path);
-        st->path = NULL;
+        free(dst);
         return rc;
     }
-    bs->nstaged++;
-    bs->staged_bytes += len;
-    return 0;
+    pthread_mutex_lock(&bs->lock);
+    if (bs->nstaged == BLOCKSTORE_BATCH_BLOCKS || bs->staged_bytes + len > BLOCKSTORE_BATCH_BYTES)
+        rc = commit_staged(bs, false, e);
+    if (!rc) {
+        bs->staged[bs->nstaged].tmp = tmp;
+        bs->staged[bs->nstaged].path = dst;
+        bs->nstaged++;
+        bs->staged_bytes += len;
+        tmp = dst = NULL;
+    }
+    pthread_mutex_unlock(&bs->lock);
+    if (tmp)
+        unlink(tmp);
+    free(tmp);
+    free(dst);
+    return rc;
 }
 
 int blockstore_batch_begin(struct blockstore *bs, struct ag_err *e)
@@ -319,6 +376,7 @@ int blockstore_batch_begin(struct blockstore *bs, struct ag_err *e)
             return ag_err_set(e, AG_ENOMEM);
     }
     bs->batching = true;
+    bs->unsynced_renames = false;
     bs->nstaged = 0;
     bs->staged_bytes = 0;
     return 0;
@@ -327,7 +385,7 @@ int blockstore_batch_begin(struct blockstore *bs, struct ag_err *e)
 static void staged_clear(struct blockstore *bs, bool unlink_tmp)
 {
     for (size_t i = 0; i < bs->nstaged; i++) {
-        if (unlink_tmp)
+        if (unlink_tmp && bs->staged[i].tmp)
             unlink(bs->staged[i].tmp);
         free(bs->staged[i].tmp);
         free(bs->staged[i].path);
@@ -335,18 +393,19 @@ static void staged_clear(struct blockstore *bs, bool unlink_tmp)
     }
     bs->nstaged = 0;
     bs->staged_bytes = 0;
-    bs->batching = false;
 }
 
 void blockstore_batch_abort(struct blockstore *bs)
 {
-    if (bs->batching)
-        staged_clear(bs, true);
+    if (!bs->batching)
+        return;
+    staged_clear(bs, true);
+    bs->batching = false;
 }
 
-/* Flushes the whole file system holding the store: one journal commit and
- * one device flush for the batch instead of one per block (measured: a 256 MiB
- * import took 10-15 s with a fdatasync per block, 1-2.5 s with syncfs). */
+/* Flushes the whole file system holding the store: one device flush for the
+ * batch instead of one per block (measured: a 256 MiB import took 10-15 s
+ * with a fdatasync per block, 1-2.5 s with syncfs). */
 static int sync_store(struct blockstore *bs)
 {
     int fd = open(bs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
@@ -359,14 +418,20 @@ static int sync_store(struct blockstore *bs)
     return rc;
 }
 
-int blockstore_batch_commit(struct blockstore *bs, struct ag_err *e)
+/* commit_staged() makes the staged blocks durable (one syncfs: their
+ * write-back started at put time), renames them into place and empties the
+ * list; the batch stays open. A block is renamed only once its bytes are
+ * durable, so a crash leaves it whole or absent. The renames themselves
+ * become durable at the next sync: the next commit's first one, or the
+ * second one that the final commit (`final`) adds, which is what a caller
+ * waits for before it references the blocks. On failure the blocks not yet
+ * renamed are removed; renamed ones are whole and stay. Caller holds `lock`
+ * (or is the batch's only thread). */
+static int commit_staged(struct blockstore *bs, bool final, struct ag_err *e)
 {
     size_t i;
     int rc = 0;
 
-    if (!bs->batching)
-        return ag_errf(e, AG_ECONFLICT, "blockstore", "no batch is open");
-    /* Their write-back started at put time; one syncfs waits for all of it. */
     if (bs->nstaged && bs->sync && sync_store(bs) < 0) {
         rc = ag_errf(e, AG_EIO, "blockstore", "cannot sync %s: %s", bs->dir, strerror(errno));
         goto out;
@@ -379,16 +444,27 @@ int blockstore_batch_commit(struct blockstore *bs, struct ag_err *e)
         }
         free(bs->staged[i].tmp);
         bs->staged[i].tmp = NULL;
+        bs->unsynced_renames = true;
     }
-    /* And one more for the renames (and any new shard directories). */
-    if (bs->nstaged && bs->sync && sync_store(bs) < 0)
-        rc = ag_errf(e, AG_EIO, "blockstore", "cannot sync %s: %s", bs->dir, strerror(errno));
+    if (final && bs->unsynced_renames && bs->sync) {
+        if (sync_store(bs) < 0)
+            rc = ag_errf(e, AG_EIO, "blockstore", "cannot sync %s: %s", bs->dir, strerror(errno));
+        else
+            bs->unsynced_renames = false;
+    }
 out:
-    /* On failure the blocks not yet renamed go; renamed ones are whole and stay. */
-    for (i = 0; i < bs->nstaged; i++)
-        if (bs->staged[i].tmp)
-            unlink(bs->staged[i].tmp);
-    staged_clear(bs, false);
+    staged_clear(bs, true);
+    return rc;
+}
+
+int blockstore_batch_commit(struct blockstore *bs, struct ag_err *e)
+{
+    int rc;
+
+    if (!bs->batching)
+        return ag_errf(e, AG_ECONFLICT, "blockstore", "no batch is open");
+    rc = commit_staged(bs, true, e);
+    bs->batching = false;
     return rc;
 }
 
@@ -614,4 +690,54 @@ int blockstore_iterate(struct blockstore *bs, int (*fn)(void *ctx, const struct 
     }
     closedir(top);
     return rc;
+}
+
+/* sweep_dir() applies blockstore_sweep_tmp() to the files of one directory. */
+static void sweep_dir(const char *dir, int64_t cutoff, bool dry_run, uint64_t *n, uint64_t *bytes)
+{
+    char path[PATH_MAX];
+    struct dirent *f;
+    struct stat sb;
+    DIR *d = opendir(dir);
+
+    if (!d)
+        return;
+    while ((f = readdir(d))) {
+        if (strncmp(f->d_name, ".tmp-", 5) ||
+            (size_t)snprintf(path, sizeof(path), "%s/%s", dir, f->d_name) >= sizeof(path))
+            continue;
+        /* lstat: a link is never followed; only regular files are ours. */
+        if (lstat(path, &sb) || !S_ISREG(sb.st_mode) || (int64_t)sb.st_mtime >= cutoff)
+            continue;
+        if (dry_run || unlink(path) == 0) {
+            (*n)++;
+            *bytes += (uint64_t)sb.st_size;
+        }
+    }
+    closedir(d);
+}
+
+int blockstore_sweep_tmp(struct blockstore *bs, int64_t cutoff, bool dry_run, uint64_t *removed,
+                         uint64_t *bytes, struct ag_err *e)
+{
+    char path[PATH_MAX];
+    struct dirent *d;
+    uint64_t n = 0, nb = 0;
+    DIR *top = opendir(bs->dir);
+
+    if (!top)
+        return ag_errf(e, AG_EIO, "blockstore", "cannot list %s: %s", bs->dir, strerror(errno));
+    sweep_dir(bs->dir, cutoff, dry_run, &n, &nb);
+    while ((d = readdir(top))) {
+        if (strlen(d->d_name) != 2 || d->d_name[0] == '.' ||
+            (size_t)snprintf(path, sizeof(path), "%s/%s", bs->dir, d->d_name) >= sizeof(path))
+            continue;
+        sweep_dir(path, cutoff, dry_run, &n, &nb);
+    }
+    closedir(top);
+    if (removed)
+        *removed = n;
+    if (bytes)
+        *bytes = nb;
+    return 0;
 }

@@ -19,16 +19,22 @@
  * other system errors, with strerror in the message).
  *
  * Group commit: between blockstore_batch_begin() and blockstore_batch_commit()
- * puts write their temporary files without an fsync each; the commit (also
- * run automatically every BLOCKSTORE_BATCH_BLOCKS blocks or
- * BLOCKSTORE_BATCH_BYTES bytes) makes them durable with one syncfs() (their
- * write-back started at put time), renames them into place and syncs again. Until committed, staged blocks are not
- * visible; a crash leaves only temporary files, never a torn block.
+ * puts write their temporary files without an fsync each (with O_DIRECT when
+ * the buffer allows, see BLOCKSTORE_DIRECT_ALIGN, else with their write-back
+ * started at once by sync_file_range()). Every BLOCKSTORE_BATCH_BLOCKS
+ * blocks or BLOCKSTORE_BATCH_BYTES bytes the staged blocks are made durable
+ * with one syncfs() and renamed into place; blockstore_batch_commit() does
+ * the same for the rest and syncs once more, so that every rename of the
+ * batch is durable when it returns: only then may the caller reference the
+ * blocks (pin them). A crash leaves whole blocks and ".tmp-*" files, never a
+ * torn block; `agora gc` removes ".tmp-*" files older than its grace period
+ * (blockstore_sweep_tmp()).
  *
  * Ownership: blockstore_open() returns a handle freed by blockstore_free()
- * (which aborts an open batch). Outside a batch a handle may be used from
- * several threads at once; a batch belongs to one thread. Several processes
- * may share one directory.
+ * (which aborts an open batch). A handle may be used from several threads at
+ * once, puts into an open batch included; the batch's begin, commit and abort
+ * belong to one thread, called when no put of the batch is in flight.
+ * Several processes may share one directory.
  */
 #ifndef AGORA_IPFS_BLOCKSTORE_H
 #define AGORA_IPFS_BLOCKSTORE_H
@@ -38,6 +44,10 @@
 #define BLOCKSTORE_MAX_BLOCK ((size_t)4 << 20)
 #define BLOCKSTORE_BATCH_BLOCKS 512
 #define BLOCKSTORE_BATCH_BYTES ((size_t)128 << 20)
+/* A staged put whose bytes are whole 4 KiB blocks in a buffer aligned to
+ * 4 KiB writes them with O_DIRECT, without a copy into the page cache:
+ * callers that put many blocks (the importer) align their buffers. */
+#define BLOCKSTORE_DIRECT_ALIGN ((size_t)4096)
 
 struct blockstore;
 
@@ -89,6 +99,17 @@ int blockstore_delete(struct blockstore *bs, const struct cid *cid, struct ag_er
  * stops the walk and is returned. Files that are not blocks are skipped. */
 int blockstore_iterate(struct blockstore *bs, int (*fn)(void *ctx, const struct cid *cid),
                        void *ctx, struct ag_err *e);
+/* blockstore_sweep_tmp() removes the ".tmp-*" files (writes a crash cut
+ * short) in the store's directory and its shard directories whose mtime is
+ * before `cutoff` (seconds since the epoch); with `dry_run` it only counts
+ * them. A live write's temporary file is younger than any sane grace period:
+ * it exists from its put to its batch's commit, which is at most
+ * BLOCKSTORE_BATCH_BYTES of writing later; should a stalled batch lose one
+ * anyway, its commit fails (AG_EIO) and nothing references the block.
+ * *removed and *bytes (either may be NULL) count what went (or would go).
+ * AG_EIO when the store's directory cannot be listed. */
+int blockstore_sweep_tmp(struct blockstore *bs, int64_t cutoff, bool dry_run, uint64_t *removed,
+                         uint64_t *bytes, struct ag_err *e);
 /* blockstore_path() writes the block's file path into `out`; AG_ETOOBIG if it does not fit. */
 int blockstore_path(const struct blockstore *bs, const struct cid *cid, char *out, size_t size);
 

@@ -16,6 +16,7 @@
 #include "ipfs/importer.h"
 
 #define IMPORTER_STREAM_CHUNKS 4096 /* chunks per round of a hash-only file import */
+#define IMPORTER_ALIGN 4096 /* chunk buffer alignment (the blockstore writes O_DIRECT) */
 #define MAX_LEVELS 16   /* 2 links per node and 1-byte chunks still fit 2^64 bytes */
 
 struct link {
@@ -45,11 +46,16 @@ struct importer {
     uint64_t *bsizes;        /* blocksizes of the parent being built */
     struct pb_link *plinks;  /* links of the parent being built */
     bool finished;
-    /* The second hashing thread, alive as long as the importer (a thread
-     * created per batch would start each time behind every other runnable
-     * thread on a busy machine). */
-    pthread_t worker;
-    bool has_worker, quit;
+    bool leaf_put;           /* the hashing threads put the (raw) leaves */
+    /* The helper hashing threads (o.threads - 1 of them), alive as long as
+     * the importer (a thread created per batch would start each time behind
+     * every other runnable thread on a busy machine). Each batch posts `go`
+     * once per helper and waits for as many `done`s; a helper that takes two
+     * posts of one batch finds no chunk left the second time, so every post
+     * is matched by a finished run before the job goes out of scope. */
+    pthread_t workers[IMPORTER_MAX_THREADS - 1];
+    int nworkers;
+    bool quit;
     sem_t go, done;
     struct hash_job *job;
 };
@@ -61,6 +67,7 @@ void importer_opts_default(struct importer_opts *o)
     o->chunk_size = IMPORTER_DEFAULT_CHUNK;
     o->max_links = IMPORTER_DEFAULT_LINKS;
     o->threads = 2;
+    o->parallel_put = false;
 }
 
 int importer_parse_chunker(const char *spec, size_t *chunk_size, struct ag_err *e)
@@ -76,6 +83,16 @@ int importer_parse_chunker(const char *spec, size_t *chunk_size, struct ag_err *
 }
 
 static void *worker_main(void *arg);
+
+/* A buffer of `n` bytes aligned to IMPORTER_ALIGN (freed with free()), or NULL. */
+static void *aligned_alloc_or_null(size_t n)
+{
+    void *p = NULL;
+
+    if (posix_memalign(&p, IMPORTER_ALIGN, n ? n : 1))
+        return NULL;
+    return p;
+}
 
 int importer_new(struct importer **out, const struct importer_opts *o, ipfs_put_fn put,
                  void *ctx, struct ag_err *e)
@@ -93,17 +110,21 @@ int importer_new(struct importer **out, const struct importer_opts *o, ipfs_put_
     if (!im)
         return ag_err_set(e, AG_ENOMEM);
     im->o = *o;
-    if (im->o.threads < 1 || im->o.threads > 2)
+    if (im->o.threads < 1 || im->o.threads > IMPORTER_MAX_THREADS)
         im->o.threads = 1;
     im->put = put;
     im->ctx = ctx;
+    im->leaf_put = put && o->parallel_put && o->raw_leaves;
     im->batch_chunks = MAX(1, IMPORTER_BATCH_BYTES / o->chunk_size);
-    /* Hash-only imports of a file stream each chunk through a small buffer
-     * (stream_chunk()), so a round can span many chunks at the cost of 40
-     * bytes each: fewer rounds, fewer waits for the slower thread. */
-    im->file_chunks = !put && o->raw_leaves ? MAX(im->batch_chunks, IMPORTER_STREAM_CHUNKS)
-                                            : im->batch_chunks;
-    im->batch = malloc(im->batch_chunks * o->chunk_size);
+    /* Raw-leaf imports of a file that keep no leaf for later (hash-only, or
+     * leaves put by the hashing threads) stream each chunk through a small
+     * per-thread buffer (stream_chunk(), hash_range()), so a round can span
+     * many chunks at the cost of 40 bytes each: fewer rounds, fewer waits
+     * for the slower thread. */
+    im->file_chunks = o->raw_leaves && (!put || im->leaf_put)
+                          ? MAX(im->batch_chunks, IMPORTER_STREAM_CHUNKS)
+                          : im->batch_chunks;
+    im->batch = aligned_alloc_or_null(im->batch_chunks * o->chunk_size);
     im->digests = malloc(im->file_chunks * sizeof(*im->digests));
     im->lens = malloc(im->file_chunks * sizeof(*im->lens));
     im->bsizes = malloc(o->max_links * sizeof(*im->bsizes));
@@ -114,13 +135,16 @@ int importer_new(struct importer **out, const struct importer_opts *o, ipfs_put_
         rc = ag_err_set(e, AG_ENOMEM);
         goto out;
     }
-    if (im->o.threads == 2 && im->batch_chunks >= 2 && sem_init(&im->go, 0, 0) == 0) {
+    if (im->o.threads >= 2 && im->batch_chunks >= 2 && sem_init(&im->go, 0, 0) == 0) {
         if (sem_init(&im->done, 0, 0) == 0) {
-            im->has_worker = pthread_create(&im->worker, NULL, worker_main, im) == 0;
-            if (!im->has_worker)
+            /* As many helpers as could be started: fewer only cost speed. */
+            while (im->nworkers < im->o.threads - 1 &&
+                   pthread_create(&im->workers[im->nworkers], NULL, worker_main, im) == 0)
+                im->nworkers++;
+            if (!im->nworkers)
                 sem_destroy(&im->done);
         }
-        if (!im->has_worker)
+        if (!im->nworkers)
             sem_destroy(&im->go);
     }
     *out = im;
@@ -134,10 +158,12 @@ void importer_free(struct importer *im)
 {
     if (!im)
         return;
-    if (im->has_worker) {
+    if (im->nworkers) {
         im->quit = true;
-        sem_post(&im->go);
-        pthread_join(im->worker, NULL);
+        for (int i = 0; i < im->nworkers; i++)
+            sem_post(&im->go);
+        for (int i = 0; i < im->nworkers; i++)
+            pthread_join(im->workers[i], NULL);
         sem_destroy(&im->go);
         sem_destroy(&im->done);
     }
@@ -189,7 +215,35 @@ struct hash_job {
     uint64_t off;        /* file offset of chunk 0 */
     atomic_int rc;
     atomic_int err;      /* errno of a failed pread */
+    atomic_bool put_failed; /* rc is the put callback's */
 };
+
+/* The CIDv1 raw CID of a leaf hashed to `digest`. */
+static void raw_leaf_cid(struct cid *c, const uint8_t digest[32])
+{
+    memset(c, 0, sizeof(*c));
+    c->version = 1;
+    c->codec = MC_RAW;
+    c->mh_code = MC_SHA2_256;
+    c->digest_len = 32;
+    memcpy(c->digest, digest, 32);
+}
+
+/* put_leaf() hands a hashed raw leaf to the put callback from a hashing
+ * thread; false (the job's rc set) if the callback failed. */
+static bool put_leaf(struct hash_job *j, size_t i, const uint8_t *p, size_t n)
+{
+    struct cid c;
+    int rc;
+
+    raw_leaf_cid(&c, j->im->digests[i]);
+    rc = j->im->put(j->im->ctx, &c, p, n);
+    if (!rc)
+        return true;
+    atomic_store(&j->put_failed, true);
+    atomic_store(&j->rc, rc);
+    return false;
+}
 
 /* Reads up to `n` bytes at `off`; returns the bytes read (short only at EOF) or -1. */
 static ssize_t pread_full(int fd, uint8_t *p, size_t n, uint64_t off)
@@ -250,11 +304,12 @@ static void *hash_range(void *arg)
     uint8_t head[32], trail[16], *piece = NULL;
     size_t nh, nt;
     unsigned dl;
-    bool stream = j->fd >= 0 && !im->put && im->o.raw_leaves;
+    bool stream = j->fd >= 0 && im->o.raw_leaves && (!im->put || im->leaf_put);
 
     if (!im->o.raw_leaves || stream) {
         md = EVP_MD_CTX_new();
-        piece = stream ? malloc(STREAM_PIECE) : NULL;
+        piece = stream ? aligned_alloc_or_null(im->leaf_put ? im->o.chunk_size : STREAM_PIECE)
+                       : NULL;
         if (!md || (stream && !piece)) {
             EVP_MD_CTX_free(md);
             free(piece);
@@ -264,8 +319,26 @@ static void *hash_range(void *arg)
     }
     for (;;) {
         size_t i = atomic_fetch_add(&j->next, 1);
-        if (i >= j->count)
+        if (i >= j->count || atomic_load(&j->rc))
             break;
+        if (stream && im->leaf_put) {
+            /* Read the whole chunk into this thread's buffer, hash it and
+             * put it while it is still in cache. */
+            ssize_t r = pread_full(j->fd, piece, im->o.chunk_size,
+                                   j->off + i * im->o.chunk_size);
+            if (r < 0) {
+                atomic_store(&j->err, errno);
+                atomic_store(&j->rc, AG_EIO);
+                break;
+            }
+            im->lens[i] = (size_t)r;
+            if (!r)
+                continue;
+            SHA256(piece, (size_t)r, im->digests[i]);
+            if (!put_leaf(j, i, piece, (size_t)r))
+                break;
+            continue;
+        }
         if (stream) {
             ssize_t r = stream_chunk(j, md, piece, i);
             if (r < 0) {
@@ -291,6 +364,8 @@ static void *hash_range(void *arg)
         size_t n = im->lens[i];
         if (im->o.raw_leaves) {
             SHA256(p, n, im->digests[i]);
+            if (im->leaf_put && !put_leaf(j, i, p, n))
+                break;
             continue;
         }
         nh = leaf_wrap(n, head, trail, &nt);
@@ -381,7 +456,7 @@ static int add_link(struct importer *im, int lv, const struct link *l)
     return 0;
 }
 
-/* The second hashing thread: hashes alongside the caller, batch by batch. */
+/* A helper hashing thread: hashes alongside the caller, batch by batch. */
 static void *worker_main(void *arg)
 {
     struct importer *im = arg;
@@ -397,29 +472,34 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Hashes the batch's chunks on one or two threads (reading them first from
- * `fd` at `off` when fd >= 0). Returns 0, AG_EIO (errno in *err) or AG_E*. */
-static int hash_batch(struct importer *im, size_t count, int fd, uint64_t off, int *err)
+/* Hashes the batch's chunks on up to o.threads threads (reading them first from
+ * `fd` at `off` when fd >= 0), and puts them when `leaf_put`. Returns 0,
+ * AG_EIO (errno in *err), the put callback's error (*put_failed set) or AG_E*. */
+static int hash_batch(struct importer *im, size_t count, int fd, uint64_t off, int *err,
+                      bool *put_failed)
 {
     struct hash_job job;
-    bool threaded = im->has_worker && count >= 2;
+    bool threaded = im->nworkers && count >= 2;
 
     job.im = im;
     atomic_init(&job.next, 0);
     atomic_init(&job.rc, 0);
     atomic_init(&job.err, 0);
+    atomic_init(&job.put_failed, false);
     job.count = count;
     job.fd = fd;
     job.off = off;
     if (threaded) {
         im->job = &job;
-        sem_post(&im->go);
+        for (int i = 0; i < im->nworkers; i++)
+            sem_post(&im->go);
     }
     hash_range(&job);
-    if (threaded)
+    for (int i = 0; threaded && i < im->nworkers; i++)
         while (sem_wait(&im->done) < 0 && errno == EINTR)
             ;
     *err = atomic_load(&job.err);
+    *put_failed = atomic_load(&job.put_failed);
     return atomic_load(&job.rc);
 }
 
@@ -441,7 +521,8 @@ static int emit_batch(struct importer *im, size_t count)
         memcpy(l.cid.digest, im->digests[i], 32);
         l.fsize = n;
         l.tsize = n;
-        if (!im->o.raw_leaves || im->put) {
+        /* Leaves to put here, unless the hashing threads did. */
+        if (!im->o.raw_leaves || (im->put && !im->leaf_put)) {
             uint8_t head[32], trail[16];
             size_t nh = 0, nt = 0;
             const uint8_t *block = p;
@@ -468,17 +549,17 @@ static int emit_batch(struct importer *im, size_t count)
     return rc;
 }
 
-/* Hashes and emits a full batch; the next bytes start a new one. */
 /* Hashes and emits the `count` chunks in the batch, the last `last_len` long. */
 static int flush_batch(struct importer *im, size_t count, size_t last_len)
 {
+    bool put_failed;
     int err, rc;
 
     if (!count)
         return 0;
     for (size_t i = 0; i < count; i++)
         im->lens[i] = i + 1 == count ? last_len : im->o.chunk_size;
-    rc = hash_batch(im, count, -1, 0, &err);
+    rc = hash_batch(im, count, -1, 0, &err, &put_failed);
     return rc ? rc : emit_batch(im, count);
 }
 
@@ -516,6 +597,7 @@ static int add_file(struct importer *im, int fd, uint64_t off, struct ag_err *e)
     size_t count, k, n_round;
     uint64_t left;
     struct stat st;
+    bool put_failed;
     int rc, err;
 
     for (;;) {
@@ -523,7 +605,9 @@ static int add_file(struct importer *im, int fd, uint64_t off, struct ag_err *e)
          * file that grew), at most file_chunks. */
         left = fstat(fd, &st) == 0 && (uint64_t)st.st_size > off ? (uint64_t)st.st_size - off : 0;
         n_round = (size_t)MIN((uint64_t)im->file_chunks, left / im->o.chunk_size + 1);
-        rc = hash_batch(im, n_round, fd, off, &err);
+        rc = hash_batch(im, n_round, fd, off, &err, &put_failed);
+        if (rc && put_failed)
+            return rc;
         if (rc == AG_EIO)
             return ag_errf(e, AG_EIO, "file", "read failed: %s", strerror(err));
         if (rc)

@@ -346,11 +346,17 @@ const char *market_kubo_status(struct market *m);
 int market_kubo_pin(struct market *m, const struct cid *root, struct ag_err *e);
 
 /* market_gc() removes blocks reachable from no stored file's root (the pins)
- * and older than `grace_s` seconds (so imports in flight survive). Fails
- * without deleting anything if a pinned DAG cannot be walked. */
+ * and older than `grace_s` seconds (so imports in flight survive), and the
+ * blockstore's ".tmp-*" files (writes a crash cut short) older than the same
+ * grace (blockstore_sweep_tmp()). Fails without deleting anything if a
+ * pinned DAG cannot be walked. */
 struct gc_stats {
     uint64_t pinned_roots, kept, removed, removed_bytes, young;
+    uint64_t tmp_removed, tmp_bytes; /* stale temporary files */
 };
+/* How old a blockstore temporary file must be before the node's periodic
+ * upload sweep (market_upload_expire()) removes it. */
+#define MARKET_TMP_GRACE_S 3600
 int market_gc(struct market *m, int64_t grace_s, bool dry_run, struct gc_stats *st,
               struct ag_err *e);
 

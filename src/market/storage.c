@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -559,9 +560,12 @@ int market_upload_write(struct upload_writer *w, const void *p, size_t n, struct
 
 /* ---- import -------------------------------------------------------------- */
 
+/* Leaves are put from the importer's hashing threads at once
+ * (parallel_put): the first error is kept under `lock`. */
 struct import_ctx {
     struct blockstore *bs;
     struct ag_err *e;
+    pthread_mutex_t lock;
 };
 
 /* put_block() stores one block; a block already present gets its mtime
@@ -569,15 +573,23 @@ struct import_ctx {
 static int put_block(void *ctx, const struct cid *cid, const uint8_t *data, size_t len)
 {
     struct import_ctx *ic = ctx;
+    struct ag_err e = {0};
     char path[PATH_MAX];
-    int has = blockstore_has(ic->bs, cid, ic->e);
-    if (has < 0)
-        return has;
-    if (has == 1 && !blockstore_path(ic->bs, cid, path, sizeof(path))) {
+    int rc = blockstore_has(ic->bs, cid, &e);
+
+    if (rc == 1 && !blockstore_path(ic->bs, cid, path, sizeof(path))) {
         utimensat(AT_FDCWD, path, NULL, 0);
-        return 0;
+        rc = 0;
+    } else if (rc == 0) {
+        rc = blockstore_put(ic->bs, cid, data, len, &e);
     }
-    return blockstore_put(ic->bs, cid, data, len, ic->e);
+    if (rc < 0) {
+        pthread_mutex_lock(&ic->lock);
+        if (!ic->e->code)
+            *ic->e = e;
+        pthread_mutex_unlock(&ic->lock);
+    }
+    return rc < 0 ? rc : 0;
 }
 
 struct import_result {
@@ -632,6 +644,7 @@ static int imp_begin(struct market_storage *st, bool encrypt, struct import **ou
 
     if (!im)
         return ag_err_set(e, AG_ENOMEM);
+    im->ic.lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     im->st = st;
     im->encrypt = encrypt;
     im->ic.e = &im->err;
@@ -647,6 +660,10 @@ static int imp_begin(struct market_storage *st, bool encrypt, struct import **ou
         im->ct = malloc(ENC_CHUNK + ENC2_ABYTES);
     }
     importer_opts_default(&o);
+    /* Leaves go to the blockstore from the hashing threads (O_DIRECT from
+     * the importer's aligned batch), as in `agora ipfs add`. */
+    o.parallel_put = true;
+    o.threads = IMPORTER_PUT_THREADS;
     if (!im->md || (encrypt && (!im->rec || !im->ct))) {
         rc = ag_err_set(e, AG_ENOMEM);
         goto out;
@@ -880,6 +897,8 @@ int market_upload_expire(struct market *m, int64_t now, int *removed, struct ag_
     json_t *ids = NULL, *id;
     DIR *d = NULL;
     struct dirent *de;
+    struct ag_err te = {0};
+    uint64_t tmp_n = 0;
     size_t i;
     int n = 0, rc;
 
@@ -911,6 +930,11 @@ int market_upload_expire(struct market *m, int64_t now, int *removed, struct ag_
         if (!unlink(path))
             n++;
     }
+    /* And the blockstore's temporary files a crash left behind. */
+    if (blockstore_sweep_tmp(m->storage->bs, now - MARKET_TMP_GRACE_S, false, &tmp_n, NULL, &te))
+        log_warn("storage: %s", te.msg);
+    else if (tmp_n)
+        log_info("storage: removed %" PRIu64 " stale temporary block files", tmp_n);
 out:
     if (d)
         closedir(d);
@@ -1316,6 +1340,9 @@ int market_gc(struct market *m, int64_t grace_s, bool dry_run, struct gc_stats *
     w.st = st;
     w.e = e;
     rc = blockstore_iterate(m->storage->bs, sweep_block, &w, e);
+    if (!rc)
+        rc = blockstore_sweep_tmp(m->storage->bs, w.cutoff, dry_run, &st->tmp_removed,
+                                  &st->tmp_bytes, e);
 out:
     free(keep.d);
     json_decref(pins);

@@ -742,17 +742,54 @@ console.log(JSON.stringify({ roots, count, bad, first, content: Buffer.concat(co
         for root, _, files in os.walk(self.blocks_dir()):
             for fn in files:
                 os.utime(os.path.join(root, fn), (old, old))
-        r = self.node.cli("gc", "--data-dir", self.node.data, "--dry-run", "--json")
+        # What a crash mid-write leaves: a temporary file in a shard directory.
+        # One older than gc's grace period goes; a young one (a write that may
+        # be in flight) stays. (20 minutes old: the node's own sweep, every
+        # second here, waits for an hour.)
+        shard = next(d for d in sorted(os.listdir(self.blocks_dir())) if len(d) == 2)
+        stale = os.path.join(self.blocks_dir(), shard, ".tmp-crashed0001")
+        young = os.path.join(self.blocks_dir(), shard, ".tmp-inflight001")
+        for p, data in ((stale, b"torn" * 10), (young, b"live")):
+            with open(p, "wb") as fh:
+                fh.write(data)
+        os.utime(stale, (time.time() - 1200, time.time() - 1200))
+        r = self.node.cli("gc", "--data-dir", self.node.data, "--dry-run", "--json", "--grace", "600")
         self.assertEqual(json.loads(r.stdout)["removed"], 1)
+        self.assertEqual(json.loads(r.stdout)["tmp_removed"], 1)
+        self.assertTrue(os.path.exists(stale))
         s, _, _ = self.get_bytes("/ipfs/%s?format=raw" % orphan)
         self.assertEqual(s, 200)  # a dry run removes nothing
-        r = self.node.cli("gc", "--data-dir", self.node.data, "--json")
+        r = self.node.cli("gc", "--data-dir", self.node.data, "--json", "--grace", "600")
         st = json.loads(r.stdout)
         self.assertEqual(st["removed"], 1, st)
+        self.assertEqual((st["tmp_removed"], st["tmp_removed_bytes"]), (1, 40), st)
+        self.assertFalse(os.path.exists(stale))
+        self.assertTrue(os.path.exists(young))
+        os.unlink(young)
         s, _, _ = self.get_bytes("/ipfs/%s?format=raw" % orphan)
         self.assertEqual(s, 404)
         s, _, body = self.get_bytes(self.file_url("free", v, "g.bin"))
         self.assertEqual((s, body), (200, pattern(400_000, seed=12)))
+
+    def test_node_sweeps_stale_temporary_block_files(self):
+        # The node's periodic sweep (every second here) removes blockstore
+        # temporary files older than an hour, and leaves younger ones.
+        shard = os.path.join(self.blocks_dir(), "ZZ")
+        os.makedirs(shard, exist_ok=True)
+        stale = os.path.join(shard, ".tmp-crashed0002")
+        young = os.path.join(shard, ".tmp-inflight002")
+        for p in (stale, young):
+            with open(p, "wb") as fh:
+                fh.write(b"partial")
+        os.utime(stale, (time.time() - 3700, time.time() - 3700))
+        os.utime(young, (time.time() - 1800, time.time() - 1800))
+        deadline = time.time() + 30
+        while os.path.exists(stale) and time.time() < deadline:
+            time.sleep(0.2)
+        self.assertFalse(os.path.exists(stale))
+        time.sleep(1.5)  # another sweep or two
+        self.assertTrue(os.path.exists(young))
+        os.unlink(young)
 
     # ---- healthz and Kubo --------------------------------------------------------------
 
@@ -761,6 +798,7 @@ console.log(JSON.stringify({ roots, count, bad, first, content: Buffer.concat(co
         self.assertEqual(s, 200)
         self.assertEqual(b["storage"]["backend"], "local")
         self.assertEqual(b["storage"]["kubo"], "not_configured")
+        self.assertIs(b["storage"]["fallback"], False)
         self.assertEqual(b["storage"]["status"], "ok")
 
     # ---- memory ------------------------------------------------------------------------
@@ -1009,6 +1047,9 @@ class Kubo(unittest.TestCase):
             self.assertEqual(s, 200)
             self.assertEqual(b["storage"]["kubo"], "unreachable")
             self.assertEqual(b["storage"]["backend"], "local")
+            # Kubo configured but down: the node says it runs on the local fallback.
+            self.assertIs(b["storage"]["fallback"], True)
+            self.assertEqual((b["storage"]["status"], b["status"]), ("ok", "ok"))
             token = register(node, "kim")
             data = pattern(300_000, seed=20)
             f = self.upload(node, token, data)
@@ -1041,6 +1082,7 @@ class Kubo(unittest.TestCase):
             self.assertIn("not found here, nor fetched", node.logs())
             s, _, b = node.request("GET", "/healthz")
             self.assertEqual((b["storage"]["kubo"], b["storage"]["backend"]), ("unreachable", "local"))
+            self.assertIs(b["storage"]["fallback"], True)
         finally:
             node.cleanup()
 
@@ -1053,6 +1095,7 @@ class Kubo(unittest.TestCase):
         try:
             s, _, b = node.request("GET", "/healthz")
             self.assertEqual(b["storage"]["kubo"], "ok")
+            self.assertIs(b["storage"]["fallback"], False)
             token = register(node, "kim")
             data = pattern(700_000, seed=21)
             f = self.upload(node, token, data)

@@ -2,6 +2,7 @@
 #include "test.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -259,4 +260,92 @@ TEST(importer_fd_file_pipe_and_offset)
     close(pfd[0]);
     ASSERT_EQ(waitpid(pid, &st, 0), pid);
     ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* parallel_put: leaves put from both hashing threads (in any order, under a
+ * lock here) give the same root and the same set of blocks, a parent still
+ * after its children, through importer_write() and a regular file alike. */
+struct locked_collect {
+    pthread_mutex_t lock;
+    struct collect c;
+    int fail_at;
+};
+
+static int locked_put(void *ctx, const struct cid *cid, const uint8_t *data, size_t len)
+{
+    struct locked_collect *l = ctx;
+    int rc;
+
+    pthread_mutex_lock(&l->lock);
+    rc = l->fail_at && (int)l->c.n + 1 >= l->fail_at ? AG_EIO
+                                                    : collect_put(&l->c, cid, data, len);
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
+static int cmp_cid(const void *a, const void *b)
+{
+    const struct cid *x = a, *y = b;
+    int d = memcmp(x->digest, y->digest, 32);
+    return d ? d : (int)x->codec - (int)y->codec;
+}
+
+TEST(importer_parallel_put_same_dag)
+{
+    static struct collect seq;
+    static struct locked_collect par = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct importer_opts o;
+    struct importer *im;
+    struct cid root, root2;
+    struct ag_err e = {0};
+    char path[PATH_MAX], s1[CID_MAX_STR];
+    size_t n = 5 * 1000 * 1000 + 17;
+    uint8_t *data = malloc(n);
+    int fd;
+
+    ASSERT(data != NULL);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (uint8_t)(i * 2654435761u >> 13);
+    importer_opts_default(&o);
+    o.chunk_size = 65536;
+    o.max_links = 11; /* a few levels */
+    str_copy(s1, add_bytes(&o, data, n, 100000, &seq), sizeof(s1));
+    o.parallel_put = true;
+    o.threads = IMPORTER_PUT_THREADS; /* several helpers, as `agora ipfs add` runs */
+    /* Through importer_write(), in odd pieces. */
+    ASSERT_OK(cid_parse(&root2, s1, NULL));
+    ASSERT_OK(importer_new(&im, &o, locked_put, &par, NULL));
+    for (size_t i = 0; i < n; i += 77777)
+        ASSERT_OK(importer_write(im, data + i, MIN((size_t)77777, n - i)));
+    ASSERT_OK(importer_finish(im, &root, NULL, NULL));
+    importer_free(im);
+    ASSERT(cid_equal(&root, &root2));
+    ASSERT_EQ(par.c.n, seq.n);
+    qsort(seq.cids, seq.n, sizeof(seq.cids[0]), cmp_cid);
+    qsort(par.c.cids, par.c.n, sizeof(par.c.cids[0]), cmp_cid);
+    for (size_t i = 0; i < seq.n; i++)
+        ASSERT(cid_equal(&seq.cids[i], &par.c.cids[i]));
+    /* Through a regular file (each thread reads and puts its own chunks). */
+    snprintf(path, sizeof(path), "%s/f.bin", test_tmpdir());
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(write(fd, data, n), (ssize_t)n);
+    ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+    par.c.n = 0;
+    ASSERT_OK(importer_new(&im, &o, locked_put, &par, NULL));
+    ASSERT_OK(importer_add_fd(im, fd, &e));
+    ASSERT_OK(importer_finish(im, &root, NULL, NULL));
+    importer_free(im);
+    ASSERT(cid_equal(&root, &root2));
+    ASSERT_EQ(par.c.n, seq.n);
+    /* A put failing in a hashing thread stops the import with its error. */
+    par.c.n = 0;
+    par.fail_at = 10;
+    ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+    ASSERT_OK(importer_new(&im, &o, locked_put, &par, NULL));
+    ASSERT_EQ(importer_add_fd(im, fd, &e), AG_EIO);
+    importer_free(im);
+    ASSERT(par.c.n < seq.n);
+    close(fd);
+    free(data);
 }
