@@ -24,6 +24,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) BUILD_DIR=$BUILD ;; *) BUILD_DIR=$ROOT/$BUILD ;; esac
 AGORA=$BUILD_DIR/agora
+. "$HERE/../lib.sh"
 PY=/usr/bin/python3
 LISTINGS=${BENCH_LISTINGS:-100000}
 DURATION=${BENCH_DURATION:-10s}
@@ -87,22 +88,13 @@ wait_http() {
   return 1
 }
 
-# start_node DATA_DIR: starts `agora serve` on a free port; sets NODE_PID, NODE_URL.
+# start_node DATA_DIR: starts `agora serve` on a free port (bench/lib.sh);
+# sets NODE_PID, NODE_URL.
 start_node() {
-  local i port=""
-  # wrk from one address is far past the default per-address rate limit: off.
-  AGORA_LOG_LEVEL=warn AGORA_RATE_IP=0 AGORA_RATE_ACCOUNT=0 "$AGORA" serve --listen 127.0.0.1:0 \
-    --data-dir "$1" >"$TMP/node.out" 2>>"$TMP/node.err" &
-  NODE_PID=$!
-  PIDS+=("$NODE_PID")
-  for ((i = 0; i < 300; i++)); do
-    port=$(sed -n 's|.*serving on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$TMP/node.out" | head -1)
-    [ -n "$port" ] && break
-    kill -0 "$NODE_PID" 2>/dev/null || { cat "$TMP/node.err" >&2; die "the node exited at start"; }
-    sleep 0.1
-  done
-  [ -n "$port" ] || die "the node did not print 'serving on' within 30 s"
-  NODE_URL=http://127.0.0.1:$port
+  # wrk from one address is far past the default per-address rate limit and
+  # connection cap: off.
+  AGORA_RATE_IP=0 AGORA_RATE_ACCOUNT=0 agora_start "$AGORA" "$1" "$TMP" \
+    --max-connections-per-ip 0 || die "the node did not start"
 }
 
 # ---- the data: schema from the node itself, then 100,000 listings ---------

@@ -80,24 +80,14 @@ if [ -z "$WEB" ]; then
   say "no built web UI found: static share uses web/index.html and favicon.svg only"
 fi
 
-# start_node DATA ARGS...: sets NODE_PID and NODE_URL.
+# start_node DATA ARGS...: starts the node (bench/lib.sh); sets NODE_PID,
+# NODE_PORT and NODE_URL. Every client here comes from 127.0.0.1: the
+# per-address connection cap is off.
 start_node() {
-  local data=$1 i port=""
+  local data=$1
   shift
-  : >"$TMP/node.out"
-  AGORA_LOG_LEVEL=warn AGORA_PWHASH=min "$AGORA" serve --listen 127.0.0.1:0 --data-dir "$data" \
-    --web-dir "$WEB" "$@" >"$TMP/node.out" 2>>"$TMP/node.err" &
-  NODE_PID=$!
-  PIDS+=("$NODE_PID")
-  for ((i = 0; i < 300; i++)); do
-    port=$(sed -n 's|.*serving on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$TMP/node.out" | head -1)
-    [ -n "$port" ] && break
-    kill -0 "$NODE_PID" 2>/dev/null || { cat "$TMP/node.err" >&2; die "the node exited at start"; }
-    sleep 0.1
-  done
-  [ -n "$port" ] || die "the node did not start"
-  NODE_PORT=$port
-  NODE_URL=http://127.0.0.1:$port
+  AGORA_PWHASH=min agora_start "$AGORA" "$data" "$TMP" --web-dir "$WEB" \
+    --max-connections-per-ip 0 "$@" || die "the node did not start"
 }
 
 # ---- data: listings created through the node's own API --------------------
@@ -176,7 +166,7 @@ NGINX_STATIC="WRKSTATS nginx-missing"
 if command -v nginx >/dev/null; then
   NGX=$TMP/nginx
   mkdir -p "$NGX/html" "$NGX/tmp"
-  cp "$WEB"/* "$NGX/html/"
+  cp -r "$WEB"/. "$NGX/html/"
   NGINX_PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   sed -e "s|@PREFIX@|$NGX|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@WORKERS@|2|g" \
     "$ROOT/bench/http/nginx.conf.in" >"$NGX/nginx.conf"

@@ -46,10 +46,17 @@ struct serve_settings {
     long chain_confirmations;
     long chain_poll_ms;
     long chain_max_range;
+    char *pricing_key; /* signed price quotes (issue 4, api/quote.c) */
+    char *pricing_passphrase_file;
+    long quote_ttl;
     /* abuse controls (issue 7) */
     char *rate_ip;
     char *rate_account;
     long max_connections_hard;
+    long max_connections_per_ip;
+    long min_body_rate;
+    long body_rate_window;
+    long body_timeout;
     /* inference (issue 5) */
     long infer_timeout_ms;
     long infer_max_memory;
@@ -121,6 +128,18 @@ static const struct config_opt serve_opts[] = {
     OPT("max-connections-hard", CONFIG_INT, max_connections_hard, "0",
         "connections accepted at all (0 = 1.25 x max-connections + 16); those past "
         "max-connections are answered 503 + Retry-After", 0, 1000000),
+    OPT("max-connections-per-ip", CONFIG_INT, max_connections_per_ip, "256",
+        "connections per client address (IPv6: per /64; 0 = off, e.g. behind a proxy); requests "
+        "past it get 503 + Retry-After, past 1.25 x + 16 connections are refused", 0, 1000000),
+    OPT("min-body-rate", CONFIG_INT, min_body_rate, "1024",
+        "request bodies arriving slower than this many bytes/s over a body-rate-window are cut "
+        "with 408 (0 = off)", 0, 1L << 30),
+    OPT("body-rate-window", CONFIG_INT, body_rate_window, "30",
+        "seconds over which min-body-rate is measured (the first window is the grace period)", 1,
+        3600),
+    OPT("body-timeout", CONFIG_INT, body_timeout, "0",
+        "seconds a whole request body may take before it is cut with 408 (0 = no limit)", 0,
+        30L * 86400),
     /* inference (issue 5): POST .../versions/{version}/infer */
     OPT("infer-timeout-ms", CONFIG_INT, infer_timeout_ms, "10000",
         "time limit of one inference request, model loading included (408 past it)", 1,
@@ -474,6 +493,10 @@ int cmd_serve(int argc, char **argv)
     hcfg.csp = csp;
     hcfg.rate_ip = rate_ip;
     hcfg.max_connections_hard = (unsigned)set.max_connections_hard;
+    hcfg.max_connections_per_ip = (unsigned)set.max_connections_per_ip;
+    hcfg.min_body_rate = (unsigned)set.min_body_rate;
+    hcfg.body_rate_window_s = (unsigned)set.body_rate_window;
+    hcfg.body_timeout_s = (unsigned)set.body_timeout;
     if (http_server_start(&hcfg, api_routes, api_nroutes, &api, &http, &e)) {
         fprintf(stderr, "agora serve: %s\n", e.msg);
         goto out;

@@ -138,6 +138,13 @@ struct http_config {
     struct ratelimit *rate_ip;   /* per client address (http/ratelimit.h); NULL = none */
     unsigned max_connections_hard; /* accepted at most; those past max_connections get 503
                                     * + Retry-After to their request. 0 = 1.25x + 16 */
+    unsigned max_connections_per_ip; /* per client address (IPv6: per /64); requests on
+                                      * connections past it get 503 + Retry-After, and past
+                                      * 1.25x + 16 connections are refused. 0 = off */
+    unsigned min_body_rate;      /* request bodies slower than this many bytes/s over a window
+                                  * are cut with 408; 0 = off */
+    unsigned body_rate_window_s; /* the window (and grace period) of min_body_rate; 0 = 30 */
+    unsigned body_timeout_s;     /* a request body must arrive within this (408); 0 = no limit */
 };
 
 struct http_server;

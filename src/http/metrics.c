@@ -1,6 +1,7 @@
 /* metrics.c - request counters and latency histograms in Prometheus text format. */
 #include "core/common.h"
 #include "core/err.h"
+#include "http/connguard.h"
 #include "http/internal.h"
 
 const double http__buckets[HTTP_NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -111,5 +112,22 @@ int http_metrics_render(struct http_server *s, struct buf *out)
                    "# TYPE agora_http_requests_in_flight gauge\n"
                    "agora_http_requests_in_flight %d\n",
                    atomic_load(&s->open_conns), atomic_load(&s->inflight));
+    {
+        struct connguard_stats g;
+        connguard_stats(s->guard, &g);
+        rc |= buf_addf(out,
+                       "# HELP agora_http_connections_cut_total Connections cut by the watchdog: "
+                       "request head or body too slow, body past its deadline.\n"
+                       "# TYPE agora_http_connections_cut_total counter\n"
+                       "agora_http_connections_cut_total{reason=\"head_deadline\"} %" PRIu64 "\n"
+                       "agora_http_connections_cut_total{reason=\"body_rate\"} %" PRIu64 "\n"
+                       "agora_http_connections_cut_total{reason=\"body_deadline\"} %" PRIu64 "\n"
+                       "# HELP agora_http_per_address_cap_total Past the per-address connection "
+                       "cap: requests answered 503, connections refused.\n"
+                       "# TYPE agora_http_per_address_cap_total counter\n"
+                       "agora_http_per_address_cap_total{action=\"answered_503\"} %" PRIu64 "\n"
+                       "agora_http_per_address_cap_total{action=\"refused\"} %" PRIu64 "\n",
+                       g.cut_head, g.cut_body_rate, g.cut_body_time, g.over_ip_cap, g.refused_ip);
+    }
     return rc ? AG_ETOOBIG : 0;
 }

@@ -25,7 +25,8 @@ struct request_ctx {
     bool stream_begun;  /* route->body has been called (so route->done is owed) */
     uint64_t discarded; /* body bytes dropped after passing the cap */
     unsigned retry_after; /* early_status 429 or 503: seconds for Retry-After */
-    struct connguard_conn *guard; /* this connection's head deadline, or NULL */
+    bool over_ip_cap;   /* early_status 503 for the address's connection cap */
+    struct connguard_conn *guard; /* this connection's watchdog record, or NULL */
     int64_t start_us;
 };
 
@@ -236,6 +237,12 @@ static void abuse_check(struct http_server *s, struct request_ctx *ctx)
         ctx->retry_after = 1;
         return;
     }
+    if (connguard_over_ip_cap(s->guard, ctx->guard)) {
+        ctx->early_status = 503;
+        ctx->retry_after = 1;
+        ctx->over_ip_cap = true;
+        return;
+    }
     if (!s->cfg.rate_ip)
         return;
     ratelimit_ip_key(ctx->req.remote_ip, key, sizeof(key));
@@ -374,6 +381,7 @@ static void dispatch(struct http_server *s, struct request_ctx *ctx)
         error_body(resp, ctx->early_status,
                    ctx->early_status == 429 ? AG_ERATELIMIT : AG_EUNAVAILABLE,
                    ctx->early_status == 429 ? "too many requests from this address; retry later"
+                   : ctx->over_ip_cap       ? "too many connections from this address; retry later"
                                             : "too many connections; retry later",
                    ctx->req.request_id);
         http_resp_header(&ctx->req, resp, "Retry-After", ra);
@@ -456,6 +464,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * and its connection stays open. */
         if (ctx->too_big || (ctx->early_status && ctx->has_body))
             goto answer;
+        /* The body will be read now: the watchdog's body rate and deadline
+         * apply until it is complete (connguard_answer()). */
+        if (ctx->has_body)
+            connguard_body(s->guard, ctx->guard, ctx->req.request_id);
         return MHD_YES;
     }
     if (ctx->answered) {
@@ -463,6 +475,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
+        connguard_body_bytes(ctx->guard, *upload_data_size);
         if (ctx->too_big || ctx->req.body_error) {
             /* A chunked body grew past the cap: drop the rest so the client
              * can read its 413, but cut off one that keeps on sending. */
@@ -496,8 +509,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 answer:
     ctx->answered = true;
+    /* The watchdog may have cut a slow body and answered 408 itself: then
+     * the connection is gone and nothing more may be written to it. */
+    if (!connguard_answer(s->guard, ctx->guard))
+        return MHD_NO;
     dispatch(s, ctx);
     return request_finish(s, ctx);
+}
+
+/* log_cut() logs a request whose body the watchdog cut, and counts its 408. */
+static void log_cut(struct http_server *s, struct request_ctx *ctx)
+{
+    struct connguard_cut_info ci;
+    enum connguard_cut why = connguard_cut_reason(s->guard, ctx->guard, &ci);
+    if (why != CONNGUARD_CUT_BODY_RATE && why != CONNGUARD_CUT_BODY_TIME)
+        return;
+    http__metrics_observe(s, ctx->route, 408, time_mono_us() - ctx->start_us);
+    if (why == CONNGUARD_CUT_BODY_RATE)
+        log_warn("http %s %s route=%s status=408: request body too slow, %" PRIu64 " bytes in the "
+                 "last %u s window (minimum %u bytes/s), %" PRIu64 " in %u s; connection cut%s "
+                 "id=%s", ctx->req.method, ctx->req.path, http__route_name(s, ctx->route),
+                 ci.window_bytes, s->cfg.body_rate_window_s ? s->cfg.body_rate_window_s : 30,
+                 s->cfg.min_body_rate, ci.bytes, ci.seconds,
+                 ci.answered ? "" : " (the 408 could not be sent)", ctx->req.request_id);
+    else
+        log_warn("http %s %s route=%s status=408: request body not complete within %u s (%" PRIu64
+                 " bytes); connection cut%s id=%s", ctx->req.method, ctx->req.path,
+                 http__route_name(s, ctx->route), s->cfg.body_timeout_s, ci.bytes,
+                 ci.answered ? "" : " (the 408 could not be sent)", ctx->req.request_id);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -509,6 +548,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     UNUSED(toe);
     if (!ctx)
         return;
+    log_cut(s, ctx);
     if (ctx->stream_begun) {
         ctx->req.phase = HTTP_PHASE_DONE;
         ctx->req.route->fn(s->app, &ctx->req, &ctx->resp);
@@ -530,14 +570,26 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     struct http_server *s = cls;
     const union MHD_ConnectionInfo *ci;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ca;
         atomic_fetch_add(&s->open_conns, 1);
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_ctx = ci ? connguard_open(s->guard, ci->connect_fd) : NULL;
+        ca = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        *socket_ctx = ci ? connguard_open(s->guard, ci->connect_fd, ca ? ca->client_addr : NULL)
+                         : NULL;
     } else {
         atomic_fetch_sub(&s->open_conns, 1);
         connguard_close(s->guard, *socket_ctx);
         *socket_ctx = NULL;
     }
+}
+
+/* accept_policy() refuses, unanswered, a connection from an address that
+ * already holds the hard per-address number (connguard_admit()). */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct http_server *s = cls;
+    UNUSED(addrlen);
+    return connguard_admit(s->guard, addr) ? MHD_YES : MHD_NO;
 }
 
 /* mhd_log() sends libmicrohttpd's own messages (malformed requests, bind
@@ -635,12 +687,25 @@ int http_server_start(const struct http_config *cfg, const struct http_route *ro
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 1;
     }
-    /* The head deadline equals the idle timeout: a client that trickles its
-     * request head a byte at a time is cut when an idle one would be. */
-    s->guard = connguard_start(cfg->timeout_s ? cfg->timeout_s : 30);
+    {
+        /* The head deadline equals the idle timeout: a client that trickles
+         * its request head a byte at a time is cut when an idle one would be.
+         * Past the per-address cap requests get 503; past 1.25x + 16, like
+         * the global hard cap, connections are refused. */
+        struct connguard_config g = {0};
+        unsigned ip = cfg->max_connections_per_ip;
+        g.head_deadline_s = cfg->timeout_s ? cfg->timeout_s : 30;
+        g.min_body_rate = cfg->min_body_rate;
+        g.body_window_s = cfg->body_rate_window_s;
+        g.body_deadline_s = cfg->body_timeout_s;
+        g.max_per_ip = ip;
+        g.max_per_ip_hard = ip ? ip + ip / 4 + 16 : 0;
+        g.expected_conns = hard_connection_limit(cfg);
+        s->guard = connguard_start(&g);
+    }
     /* The logger first: MHD reports options it reads before it to stderr. */
     s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        flags, 0, accept_policy, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0, MHD_OPTION_CONNECTION_LIMIT,
         hard_connection_limit(cfg), MHD_OPTION_CONNECTION_TIMEOUT,

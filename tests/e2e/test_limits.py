@@ -1,6 +1,9 @@
 """test_limits.py - abuse controls end to end: per-address and per-account
-token buckets (429 + Retry-After + request id), the connection cap (503 +
-Retry-After), and slow clients cut by the timeout."""
+token buckets (429 + Retry-After + request id), the connection cap and the
+per-address connection cap (503 + Retry-After), slow clients cut by the
+timeout, and slow request bodies cut with 408 (an upload cut that way
+resumes from where it stopped)."""
+import hashlib
 import http.client
 import json
 import os
@@ -191,6 +194,280 @@ class Connections(unittest.TestCase):
             self.assertEqual(get(node, "/healthz")[0], 200)
         finally:
             node.cleanup()
+
+
+def read_answer(sock, limit=1 << 16):
+    """Reads one HTTP answer (head and Content-Length body) from a raw socket;
+    returns (status, headers dict lowercase, body bytes), or (0, {}, b"")
+    when the connection closed without one."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        try:
+            chunk = sock.recv(4096)
+        except (ConnectionResetError, socket.timeout):
+            chunk = b""
+        if not chunk:
+            return 0, {}, b""
+        data += chunk
+        if len(data) > limit:
+            raise AssertionError("answer head too long")
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    want = int(hdrs.get("content-length", "0"))
+    while len(body) < want:
+        try:
+            chunk = sock.recv(4096)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        body += chunk
+    return status, hdrs, body
+
+
+def trickle(sock, head, fast, rest, gap=0.2, give_up=60):
+    """Sends `head` and `fast` at once, then `rest` a byte every `gap` seconds
+    until the node answers or closes; returns (answer, bytes of rest sent).
+    Gives up (and fails the caller's checks) after `give_up` seconds."""
+    import select
+    sock.sendall(head + fast)
+    sent = 0
+    end = time.time() + give_up
+    while sent < len(rest) and time.time() < end:
+        r, _, _ = select.select([sock], [], [], gap)
+        if r:
+            break
+        try:
+            sock.send(rest[sent:sent + 1])
+        except OSError:
+            break
+        sent += 1
+    sock.settimeout(30)
+    return read_answer(sock), sent
+
+
+class SlowBodies(unittest.TestCase):
+    """--min-body-rate over --body-rate-window: a body trickled a byte at a
+    time (never idle long enough for --timeout) is cut with 408."""
+
+    ARGS = ["--min-body-rate", "1024", "--body-rate-window", "2", "--rate-ip", "0",
+            "--rate-account", "0"]
+
+    def test_trickled_body_is_cut_with_408_and_others_are_served(self):
+        node = Node(args=self.ARGS, env={"AGORA_LOG_LEVEL": "info"})
+        try:
+            sock = socket.create_connection((node.host, node.port), timeout=30)
+            body = json.dumps({"username": "slowpoke", "email": "s@example.org",
+                               "password": "correct horse battery"}).encode()
+            head = ("POST /api/v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                    "application/json\r\nContent-Length: %d\r\n\r\n" % len(body)).encode()
+            # Meanwhile another client is served normally.
+            import threading
+            others = []
+            def reader():
+                for _ in range(10):
+                    others.append(get(node, "/healthz")[0])
+                    time.sleep(0.1)
+            t = threading.Thread(target=reader)
+            t.start()
+            (status, hdrs, payload), sent = trickle(sock, head, body[:5], body[5:])
+            t.join()
+            sock.close()
+            self.assertEqual(status, 408, "a trickled body was not cut with 408 (sent %d)" % sent)
+            self.assertLess(sent, len(body) - 5, "the body was cut before it ended")
+            b = json.loads(payload)
+            self.assertEqual(b["error"]["code"], "timeout")
+            self.assertEqual(b["error"]["request_id"], hdrs["x-request-id"])
+            self.assertEqual(hdrs.get("connection"), "close")
+            self.assertEqual(others, [200] * 10)
+            # The account was not created from half a body; the node still serves.
+            s, _, b = node.request("POST", "/api/v1/auth/login",
+                                   {"login": "slowpoke", "password": "correct horse battery"})
+            self.assertEqual(s, 401, b)
+            # The log says why, with the request id.
+            deadline = time.time() + 10
+            while "too slow" not in node.logs() and time.time() < deadline:
+                time.sleep(0.1)
+            line = [l for l in node.logs().splitlines() if "too slow" in l]
+            self.assertTrue(line, node.logs()[-2000:])
+            self.assertIn(hdrs["x-request-id"], line[0])
+            self.assertIn("status=408", line[0])
+            s, _, text = node.request("GET", "/metrics")
+            self.assertIn('agora_http_connections_cut_total{reason="body_rate"} 1', text)
+        finally:
+            node.cleanup()
+
+    def test_cut_upload_resumes_from_its_offset(self):
+        node = Node(args=self.ARGS)
+        try:
+            tok = register(node, "alice")
+            data = bytes((i * 7 + i // 251) & 255 for i in range(300_000))
+            up = {"id": new_upload(self, node, "alice", tok, data)}
+            # 100,000 bytes at once, then a byte every 200 ms: cut with 408.
+            sock = socket.create_connection((node.host, node.port), timeout=30)
+            head = ("PATCH /api/v1/uploads/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                    "Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+                    "Content-Length: %d\r\n\r\n" % (up["id"], tok, len(data))).encode()
+            (status, _, payload), sent = trickle(sock, head, data[:100_000], data[100_000:])
+            sock.close()
+            self.assertEqual(status, 408, payload)
+            # Nothing that reached the node is lost: the upload resumes from
+            # its offset (409 while the node still holds the cut request).
+            for _ in range(100):
+                s, h, f = node.request("PATCH", "/api/v1/uploads/" + up["id"], raw=b"",
+                                       content_type=None, token=tok,
+                                       headers={"Upload-Offset": "0",
+                                                "Content-Type": "application/offset+octet-stream"})
+                if not (s == 409 and f["error"]["field"] == "id"):
+                    break
+                time.sleep(0.1)
+            s, _, b = node.request("GET", "/api/v1/uploads/" + up["id"], token=tok)
+            self.assertEqual(s, 200, b)
+            offset = b["offset"]
+            self.assertGreaterEqual(offset, 100_000)
+            self.assertLessEqual(offset, 100_000 + sent)
+            s, _, f = node.request("PATCH", "/api/v1/uploads/" + up["id"], raw=data[offset:],
+                                   content_type=None, token=tok,
+                                   headers={"Upload-Offset": str(offset),
+                                            "Content-Type": "application/offset+octet-stream"})
+            self.assertEqual(s, 200, f)
+            self.assertEqual(f["sha256"], hashlib.sha256(data).hexdigest())
+            c = http.client.HTTPConnection(node.host, node.port, timeout=30)
+            c.request("GET", "/api/v1/models/alice/m/versions/1.0.0/files/w.bin",
+                      headers={"Authorization": "Bearer " + tok})
+            r = c.getresponse()
+            self.assertEqual((r.status, r.read()), (200, data))
+            c.close()
+        finally:
+            node.cleanup()
+
+    def test_a_steady_slow_upload_is_not_cut(self):
+        # 4 KB/s for 4 s (two windows) against a 1 KiB/s minimum: slow, but
+        # the upload completes.
+        node = Node(args=self.ARGS)
+        try:
+            tok = register(node, "bob")
+            data = bytes(range(256)) * 64  # 16 KiB
+            uid = new_upload(self, node, "bob", tok, data)
+            sock = socket.create_connection((node.host, node.port), timeout=30)
+            sock.sendall(("PATCH /api/v1/uploads/%s HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                          "Bearer %s\r\nContent-Type: application/offset+octet-stream\r\n"
+                          "Upload-Offset: 0\r\nContent-Length: %d\r\n\r\n"
+                          % (uid, tok, len(data))).encode())
+            for i in range(0, len(data), 1024):
+                sock.sendall(data[i:i + 1024])
+                time.sleep(0.25)
+            status, _, payload = read_answer(sock)
+            sock.close()
+            self.assertEqual(status, 200, payload)
+        finally:
+            node.cleanup()
+
+
+def new_upload(test, node, user, tok, data, slug="m"):
+    """Creates `user`'s listing `slug`, draft version 1.0.0 and an upload of
+    `data`; returns the upload id."""
+    s, _, b = node.request("POST", "/api/v1/models", {"slug": slug, "title": "M"}, token=tok)
+    test.assertEqual(s, 201, b)
+    s, _, b = node.request("POST", "/api/v1/models/%s/%s/versions" % (user, slug),
+                           {"version": "1.0.0"}, token=tok)
+    test.assertEqual(s, 201, b)
+    s, _, up = node.request("POST", "/api/v1/models/%s/%s/versions/1.0.0/uploads" % (user, slug),
+                            {"name": "w.bin", "size": len(data),
+                             "sha256": hashlib.sha256(data).hexdigest()}, token=tok)
+    test.assertEqual(s, 201, up)
+    return up["id"]
+
+
+class PerAddress(unittest.TestCase):
+    def hold(self, node, n):
+        held = []
+        for _ in range(n):
+            c = http.client.HTTPConnection(node.host, node.port, timeout=10)
+            c.request("GET", "/healthz")
+            r = c.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+            held.append(c)
+        return held
+
+    def test_cap_answers_503_and_frees_on_close(self):
+        node = Node(args=["--max-connections-per-ip", "3", "--rate-ip", "0"])
+        held = []
+        try:
+            held = self.hold(node, 3)
+            c = http.client.HTTPConnection(node.host, node.port, timeout=10)
+            c.request("GET", "/api/v1/models")
+            r = c.getresponse()
+            b = json.loads(r.read())
+            self.assertEqual(r.status, 503)
+            self.assertEqual(r.getheader("Retry-After"), "1")
+            self.assertEqual(b["error"]["code"], "unavailable")
+            self.assertIn("from this address", b["error"]["message"])
+            self.assertEqual(b["error"]["request_id"], r.getheader("X-Request-Id"))
+            c.close()
+            # The held connections keep working; closing one makes room.
+            held[0].request("GET", "/healthz")
+            r = held[0].getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+            held.pop().close()
+            deadline = time.time() + 10
+            while True:
+                s, _, _ = get(node, "/healthz")
+                if s == 200 or time.time() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(s, 200)
+            # Asked on a held connection: a fresh one could still find the
+            # address at its cap until the node has seen the last one close.
+            held[0].request("GET", "/metrics")
+            r = held[0].getresponse()
+            text = r.read().decode()
+            self.assertEqual(r.status, 200)
+            # (at least 1: the retries above may have met the cap too)
+            line = [l for l in text.splitlines()
+                    if l.startswith('agora_http_per_address_cap_total{action="answered_503"} ')]
+            self.assertTrue(line, text)
+            self.assertGreaterEqual(int(line[0].split()[-1]), 1)
+        finally:
+            for c in held:
+                c.close()
+            node.cleanup()
+
+    def test_limits_off_when_zero(self):
+        node = Node(args=["--max-connections-per-ip", "0", "--min-body-rate", "0",
+                          "--body-rate-window", "1", "--rate-ip", "0"])
+        held = []
+        try:
+            held = self.hold(node, 12)
+            # A trickled body is answered (a bad login, not a 408).
+            sock = socket.create_connection((node.host, node.port), timeout=30)
+            body = json.dumps({"login": "x", "password": "y"}).encode()
+            head = ("POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                    "application/json\r\nContent-Length: %d\r\n\r\n" % len(body)).encode()
+            (status, _, _), sent = trickle(sock, head, b"", body, gap=0.15)
+            sock.close()
+            self.assertEqual(sent, len(body))
+            self.assertNotIn(status, (0, 408))
+        finally:
+            for c in held:
+                c.close()
+            node.cleanup()
+
+    def test_bad_values_are_refused(self):
+        for opt, bad in [("--max-connections-per-ip", "-1"), ("--min-body-rate", "fast"),
+                         ("--body-rate-window", "0"), ("--body-timeout", "-5")]:
+            r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir",
+                                "/nonexistent/never", opt, bad],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, (opt, bad, r.stderr))
+            self.assertIn(opt[2:], r.stderr)
 
 
 if __name__ == "__main__":
