@@ -74,6 +74,14 @@ if [[ $CHAIN != off && -z ${AGORA_CHAIN_RPC:-} ]]; then
     echo "agora: deploying the contracts to the local $CHAIN chain"
     "$AGORA" chain deploy --chain-rpc "$AGORA_CHAIN_RPC" --data-dir "$AGORA_DATA_DIR" --force
   fi
+  # The deployer (the mnemonic's first account) is the Marketplace's pricing signer: the
+  # node signs price quotes with its well-known dev key, on this local chain only.
+  if [[ -z ${AGORA_PRICING_KEY:-} ]]; then
+    export AGORA_PRICING_KEY=$AGORA_DATA_DIR/pricing-dev.key
+    (umask 077 && echo 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 \
+      >"$AGORA_PRICING_KEY")
+    chmod 600 "$AGORA_PRICING_KEY"
+  fi
 fi
 
 echo "agora: data in $AGORA_DATA_DIR; press Ctrl-C to stop"

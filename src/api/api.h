@@ -14,6 +14,8 @@
 #include "http/http.h"
 #include "market/market.h"
 
+struct chain_pricer; /* chain/chain.h */
+
 struct api {
     struct market *market;
     struct http_server *http;   /* set once serving, for /metrics */
@@ -28,6 +30,9 @@ struct api {
     struct market_infer *infer;
     struct ratelimit *rate_infer_free;
     atomic_uint_fast64_t infer_body_bytes;
+    /* Signed price quotes (quote.c, issue 4): the node's pricer, borrowed
+     * (it outlives the server); NULL without --pricing-key (503). */
+    struct chain_pricer *pricer;
 };
 
 extern const struct http_route api_routes[];

@@ -6,6 +6,7 @@
 #include "core/common.h"
 #include "api/api.h"
 #include "api/routes.h"
+#include "api/quote.h"
 
 #define KiB 1024
 #define MODEL "/api/v1/models/{owner}/{slug}"
@@ -28,6 +29,8 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/auth/siwe/link", api_siwe_link, 24 * KiB, 0},
     {"GET", "/api/v1/auth/wallets", api_wallets_get, 0, 0},
     {"GET", "/api/v1/chain", api_chain_get, 0, HTTP_ROUTE_PUBLIC},
+    /* chain: an EIP-712 price quote signed by the node's pricing key (quote.c) */
+    {"POST", MODEL "/quote", api_model_quote, 1 * KiB, 0},
 
     {"GET", "/api/v1/users/{username}", api_user_get, 0, HTTP_ROUTE_PUBLIC},
     {"PATCH", "/api/v1/users/{username}", api_user_update, 16 * KiB, 0},

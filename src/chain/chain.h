@@ -15,12 +15,14 @@
 #define AGORA_CHAIN_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "core/err.h"
 #include "eth/abi.h"
+#include "eth/rpc.h"
 #include "store/store.h"
 
 #define CHAIN_MANIFEST_MAX  ((size_t)4 << 20)
@@ -129,6 +131,104 @@ int chain_licence_onchain(const char *rpc_url, const struct chain_manifest *m,
 
 /* chain_slug_hash() writes "0x" + hex of keccak256("owner/slug"). */
 void chain_slug_hash(const char *owner, const char *slug, char out[67]);
+
+/* chain_call() runs eth_call at "latest" of `sig` ("name(types) returns
+ * (types)") with `args` (a JSON array, consumed) on contract `to`, and
+ * stores the decoded outputs (a new JSON array) in *out. Returns 0, the
+ * RPC error, AG_EUNPROCESSABLE for a revert (revert data in c->err), or
+ * AG_EINVAL / AG_EBADJSON for a bad signature or an undecodable answer. */
+int chain_call(struct rpc_client *c, const uint8_t to[20], const char *sig, json_t *args,
+               json_t **out, struct ag_err *e);
+
+/* ---- Signed price quotes (quote.c) ----
+ *
+ * The Marketplace sells a licence at a price its pricing signer quoted:
+ * buyWithQuote / buyWithQuotePermit take a `Quote(uint256 modelId, address
+ * buyer, uint256 price, uint256 expiry, uint256 nonce)` and an EIP-712
+ * signature over it, in the domain the contract reports through ERC-5267
+ * eip712Domain() (OpenZeppelin's EIP712: "AgoraMarketplace", "1", the chain
+ * id, the Marketplace's address). A node holding the pricing signer's key
+ * issues quotes with chain_pricer_quote(). Each nonce is 256 random bits:
+ * the contract redeems a nonce once.
+ *
+ * Ownership: a `struct chain_pricer` copies the key and wipes it in
+ * chain_pricer_release(); it borrows the manifest and the RPC URL, which
+ * must outlive it. chain_pricer_quote() may run on several threads at once
+ * (each call opens its own RPC client; the domain, read once, is cached
+ * under a lock).
+ */
+#define CHAIN_QUOTE_TTL_DEFAULT 300u /* seconds a quote stays valid */
+#define CHAIN_QUOTE_TTL_MAX     86400u
+
+struct chain_quote {
+    char model_id[80]; /* decimal */
+    uint8_t buyer[20]; /* all zero: anyone (the contract allows it; this node never issues one) */
+    char price[80];    /* decimal, token wei */
+    uint64_t expiry;   /* seconds since the epoch; the contract refuses block.timestamp > expiry */
+    uint8_t nonce[32]; /* big-endian uint256 */
+};
+
+struct chain_domain {
+    char name[64];
+    char version[32];
+    uint64_t chain_id;
+    uint8_t contract[20];
+};
+
+/* chain_quote_typed_data() returns the quote as an eth_signTypedData_v4
+ * document (types, primaryType "Quote", domain, message; integers as
+ * decimal strings), or NULL when out of memory. */
+json_t *chain_quote_typed_data(const struct chain_domain *d, const struct chain_quote *q);
+/* chain_quote_digest() computes the EIP-712 digest the pricing signer signs,
+ * the value the contract's quoteDigest(quote) returns. Returns 0 or AG_EINVAL. */
+int chain_quote_digest(const struct chain_domain *d, const struct chain_quote *q,
+                       uint8_t digest[32], struct ag_err *e);
+/* chain_quote_json() returns {modelId, buyer, price, expiry, nonce} as the
+ * contract's Quote tuple takes it (decimal strings, expiry an integer,
+ * buyer checksummed), or NULL when out of memory. */
+json_t *chain_quote_json(const struct chain_quote *q);
+/* chain_quote_parse() reads chain_quote_json()'s shape back (also integers
+ * given as JSON numbers or "0x" hex). Returns 0 or AG_EINVAL naming the field. */
+int chain_quote_parse(json_t *v, struct chain_quote *q, struct ag_err *e);
+
+struct chain_pricer {
+    const char *rpc_url;
+    const struct chain_manifest *manifest;
+    uint8_t key[32];
+    uint8_t signer[20];
+    unsigned ttl;        /* seconds; 0 = CHAIN_QUOTE_TTL_DEFAULT */
+    long rpc_timeout_ms; /* 0 = 5000 */
+    pthread_mutex_t lock;
+    bool have_domain;
+    struct chain_domain domain;
+};
+
+/* chain_pricer_init() keeps a copy of the signing key. Returns 0 or
+ * AG_EINVAL for an invalid key or a ttl above CHAIN_QUOTE_TTL_MAX. */
+int chain_pricer_init(struct chain_pricer *p, const char *rpc_url, const struct chain_manifest *m,
+                      const uint8_t key[32], unsigned ttl, struct ag_err *e);
+void chain_pricer_release(struct chain_pricer *p);
+
+/* chain_quote_price() is where a quote's price comes from: today, the
+ * owner's list price on chain (Marketplace.priceOf), "0" when the model is
+ * not for sale. Dynamic pricing replaces this one function later (it gets
+ * the buyer and the version for that). Returns 0 or the RPC error. */
+int chain_quote_price(struct rpc_client *c, const struct chain_manifest *m, const char *model_id,
+                      const uint8_t buyer[20], const char *version, char price[80],
+                      struct ag_err *e);
+
+/* chain_pricer_quote() quotes OWNER/SLUG (optionally a VERSION, which must
+ * be on chain) to `buyer` and signs it: *out = {quote: {...}, signature
+ * (65 bytes hex), digest, marketplace, chainId, signer, model, version}.
+ * Returns 0; AG_ECONFLICT when the model is not registered on chain or not
+ * for sale; AG_ENOTFOUND for a version not on chain; AG_EUNAVAILABLE when
+ * the chain node cannot be reached or this key is not the Marketplace's
+ * pricing signer (any quote would be refused: e->field is then
+ * "pricing-key", and the message names only public addresses);
+ * AG_EBADJSON for an answer that cannot be read. */
+int chain_pricer_quote(struct chain_pricer *p, const char *owner, const char *slug,
+                       const uint8_t buyer[20], const char *version, json_t **out,
+                       struct ag_err *e);
 
 struct chain_indexer_config {
     const char *rpc;                       /* JSON-RPC URL */

@@ -204,30 +204,39 @@ void chain_slug_hash(const char *owner, const char *slug, char out[67])
         snprintf(out + 2 + 2 * i, 3, "%02x", h[i]);
 }
 
-/* call_word() runs eth_call of `sig` with `args` on contract `to` and
- * copies the first 32-byte word of the result. It consumes `args`. */
-static int call_word(struct rpc_client *c, const uint8_t to[20], const char *sig, json_t *args,
-                     uint8_t word[32], struct ag_err *e)
+int chain_call(struct rpc_client *c, const uint8_t to[20], const char *sig, json_t *args,
+               json_t **out, struct ag_err *e)
 {
-    struct buf data, out;
+    struct buf data, res;
     struct rpc_callmsg msg = {0};
+    struct abi_func f;
     int rc;
 
-    buf_init(&data, 4096);
-    buf_init(&out, 4096);
-    if (!(rc = abi_encode_call_sig(sig, args, &data, e))) {
+    buf_init(&data, 64 * 1024);
+    buf_init(&res, (size_t)1 << 20);
+    if ((rc = abi_func_parse(sig, &f, e))) {
+        json_decref(args);
+        goto out;
+    }
+    if (!f.outputs) {
+        rc = ag_errf(e, AG_EINVAL, NULL, "%s: no returns (...)", sig);
+        abi_func_release(&f);
+        json_decref(args);
+        goto out;
+    }
+    if (!(rc = abi_encode_call(&f, args, &data, e))) {
         msg.to = to;
         msg.data = (const uint8_t *)data.p;
         msg.data_len = data.n;
-        rc = rpc_eth_call(c, &msg, "latest", &out, e);
+        rc = rpc_eth_call(c, &msg, "latest", &res, e);
     }
-    if (!rc && out.n < 32)
-        rc = ag_errf(e, AG_EBADJSON, NULL, "%s returned %zu bytes", sig, out.n);
-    if (!rc)
-        memcpy(word, out.p, 32);
-    buf_release(&data);
-    buf_release(&out);
+    if (!rc && (rc = abi_decode(f.outputs, (const uint8_t *)res.p, res.n, out, e)))
+        rc = ag_errf(e, AG_EBADJSON, NULL, "%s: unreadable answer: %s", sig, e ? e->msg : "");
+    abi_func_release(&f);
     json_decref(args);
+out:
+    buf_release(&data);
+    buf_release(&res);
     return rc;
 }
 
@@ -236,8 +245,8 @@ int chain_licence_onchain(const char *rpc_url, const struct chain_manifest *m,
                           struct ag_err *e)
 {
     struct rpc_client c;
-    uint8_t word[32], zero[32] = {0};
-    char id_hex[67];
+    json_t *id = NULL, *lic = NULL;
+    const char *ids;
     int rc;
 
     *has = false;
@@ -246,19 +255,21 @@ int chain_licence_onchain(const char *rpc_url, const struct chain_manifest *m,
     c.retries = 0;
     c.timeout_ms = 3000;
     c.connect_timeout_ms = 1000;
-    rc = call_word(&c, m->addr[CHAIN_REGISTRY], "modelIdBySlug(bytes32)",
-                   json_pack("[s]", slug_hash), word, e);
-    if (rc || !memcmp(word, zero, 32))
+    rc = chain_call(&c, m->addr[CHAIN_REGISTRY], "modelIdBySlug(bytes32) returns (uint256)",
+                    json_pack("[s]", slug_hash), &id, e);
+    ids = json_string_value(json_array_get(id, 0));
+    if (rc || !ids || !strcmp(ids, "0"))
         goto out;
-    snprintf(id_hex, sizeof(id_hex), "0x");
-    for (int i = 0; i < 32; i++)
-        snprintf(id_hex + 2 + 2 * i, 3, "%02x", word[i]);
     for (size_t i = 0; !rc && !*has && i < n; i++) {
-        rc = call_word(&c, m->addr[CHAIN_MARKETPLACE], "hasLicense(uint256,address)",
-                       json_pack("[s,s]", id_hex, addrs[i]), word, e);
-        *has = !rc && word[31] == 1;
+        rc =
+            chain_call(&c, m->addr[CHAIN_MARKETPLACE], "hasLicense(uint256,address) returns (bool)",
+                       json_pack("[s,s]", ids, addrs[i]), &lic, e);
+        *has = !rc && json_is_true(json_array_get(lic, 0));
+        json_decref(lic);
+        lic = NULL;
     }
 out:
+    json_decref(id);
     rpc_release(&c);
     return rc;
 }

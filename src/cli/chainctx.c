@@ -2,7 +2,6 @@
  * and transactions with decoded reverts. */
 #include "core/common.h"
 
-#include <dirent.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -260,18 +259,6 @@ void chainctx_close(struct chainctx *cc)
 
 /* ---- the keystore wallet ---------------------------------------------------------------- */
 
-static void keystore_dir(char *out, size_t size, const char *opt)
-{
-    const char *env = getenv("AGORA_KEYSTORE_DIR");
-    const char *home = getenv("HOME");
-    if (opt)
-        str_copy(out, opt, size);
-    else if (env && *env)
-        str_copy(out, env, size);
-    else
-        snprintf(out, size, "%s/.config/agora/keystore", home ? home : ".");
-}
-
 /* find_key() picks the keystore of --from (or the only one) in the directory:
  * its path and address. */
 static int find_key(struct chainctx *cc, char *path, size_t size, uint8_t addr[20])
@@ -280,42 +267,12 @@ static int find_key(struct chainctx *cc, char *path, size_t size, uint8_t addr[2
     const char *from = opt_value(cc, CO_FROM);
     uint8_t want[20];
     struct ag_err e = {0};
-    struct dirent *de;
-    int matches = 0;
-    DIR *d;
 
-    keystore_dir(dir, sizeof(dir), opt_value(cc, CO_KEYSTORE));
+    keystore_dir(opt_value(cc, CO_KEYSTORE), dir, sizeof(dir));
     if (from && addr_parse(from, want, false, &e))
         return cli_fail(cc->cmd, "--from: %s", e.msg);
-    if (!(d = opendir(dir)))
-        return cli_fail(cc->cmd,
-                        "no keystore directory %s (create a wallet with `agora wallet "
-                        "new` or `agora wallet import`)",
-                        dir);
-    while ((de = readdir(d))) {
-        char p[2048];
-        json_t *ks = NULL;
-        uint8_t a[20];
-        if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp."))
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-        if (keystore_read_file(p, &ks, NULL) == 0 && keystore_address(ks, a) == 0 &&
-            (!from || !memcmp(a, want, 20))) {
-            matches++;
-            str_copy(path, p, size);
-            memcpy(addr, a, 20);
-        }
-        json_decref(ks);
-    }
-    closedir(d);
-    if (matches == 0)
-        return from ? cli_fail(cc->cmd, "no keystore for %s in %s", from, dir)
-                    : cli_fail(cc->cmd,
-                               "no keystore in %s (create a wallet with `agora wallet "
-                               "new` or `agora wallet import`)",
-                               dir);
-    if (matches > 1)
-        return cli_fail(cc->cmd, "several keystores in %s; choose one with --from ADDRESS", dir);
+    if (keystore_pick(dir, from ? want : NULL, path, size, addr, &e))
+        return cli_fail(cc->cmd, "%s", e.msg);
     return 0;
 }
 
@@ -333,20 +290,10 @@ int chainctx_address(struct chainctx *cc)
 static int passphrase(struct chainctx *cc, const char *addr, char *out, size_t size)
 {
     const char *file = opt_value(cc, CO_PASSFILE), *env = getenv("AGORA_PASSPHRASE");
+    struct ag_err e = {0};
     char prompt[128];
-    if (file) {
-        struct buf b;
-        int rc;
-        buf_init(&b, 4096);
-        rc = buf_read_file(&b, file);
-        if (!rc) {
-            b.p[strcspn(b.p, "\r\n")] = '\0';
-            str_copy(out, b.p, size);
-        }
-        sodium_memzero(b.p, b.n);
-        buf_release(&b);
-        return rc ? cli_fail(cc->cmd, "cannot read the passphrase file %s", file) : 0;
-    }
+    if (file)
+        return keystore_passphrase_file(file, out, size, &e) ? cli_fail(cc->cmd, "%s", e.msg) : 0;
     if (env) {
         str_copy(out, env, size);
         return 0;
@@ -360,7 +307,7 @@ static int passphrase(struct chainctx *cc, const char *addr, char *out, size_t s
 
 int chainctx_unlock(struct chainctx *cc)
 {
-    char path[2048], pass[1024], a[ETH_ADDR_STR];
+    char path[2048], pass[KEYSTORE_MAX_PASS], a[ETH_ADDR_STR];
     struct ag_err e = {0};
     json_t *ks = NULL;
     uint8_t key[32];

@@ -42,12 +42,15 @@ const char cmd_publish_usage[] =
     "list price. VERSION defaults to the latest published one.\n" COMMON_USAGE;
 
 const char cmd_buy_usage[] =
-    "usage: agora buy OWNER/SLUG [--max-price P] [--no-wait] [--no-link] [--timeout SECONDS]\n"
-    "                 [chain options]\n"
-    "Buys a licence at the on-chain list price with an EIP-2612 permit (one transaction),\n"
-    "waits for the receipt, then until the node unlocks the download for you (log in first\n"
-    "with `agora login`; the wallet is linked to your account by Sign-In with Ethereum unless\n"
-    "--no-link). --max-price defaults to the price read just before buying.\n" COMMON_USAGE;
+    "usage: agora buy OWNER/SLUG [--quote | --quote-file FILE | --list-price] [--max-price P]\n"
+    "                 [--no-wait] [--no-link] [--timeout SECONDS] [chain options]\n"
+    "Buys a licence with an EIP-2612 permit in one transaction: at a price quoted and signed\n"
+    "by the node's pricing key (buyWithQuotePermit) when the node offers one, else at the\n"
+    "on-chain list price (buyWithPermit). --quote insists on a quote, --quote-file redeems a\n"
+    "saved one (the JSON POST .../quote answers), --list-price never asks. Then waits for the\n"
+    "receipt and until the node unlocks the download for you (log in first with `agora\n"
+    "login`; the wallet is linked to your account by Sign-In with Ethereum unless --no-link).\n"
+    "--max-price defaults to the price quoted or read just before buying.\n" COMMON_USAGE;
 
 const char cmd_licenses_usage[] =
     "usage: agora licenses [--address ADDRESS] [chain options]\n"
@@ -801,19 +804,172 @@ out:
     return rc;
 }
 
+/* A price quote to redeem: the route's answer (POST .../quote) or a saved copy of it. */
+struct buy_quote {
+    bool have;
+    struct chain_quote q;
+    char sig[133];
+    json_t *doc;
+};
+
+#define QUOTE_FILE_MAX 65536
+
+/* quote_check() reads a quote document into *bq and checks it is for this
+ * marketplace, chain, model and wallet's chain. Returns 0 or EXIT_ERR. */
+static int quote_check(struct chainctx *cc, json_t *doc, const char *id, struct buy_quote *bq)
+{
+    struct ag_err e = {0};
+    const char *sig = json_string_value(json_object_get(doc, "signature"));
+    const char *mkt = json_string_value(json_object_get(doc, "marketplace"));
+    json_t *cid = json_object_get(doc, "chainId");
+    uint8_t a[20];
+    struct eth_sig es;
+
+    if (chain_quote_parse(json_object_get(doc, "quote"), &bq->q, &e))
+        return cli_fail(cc->cmd, "not a price quote: %s", e.msg);
+    if (!sig || sig_parse_hex(sig, &es, &e))
+        return cli_fail(cc->cmd, "the quote's signature must be 65 bytes of hex");
+    if (mkt && (addr_parse(mkt, a, false, NULL) || memcmp(a, cc->addr[CC_MARKET], 20)))
+        return cli_fail(cc->cmd, "the quote is for the Marketplace at %s, not this chain's", mkt);
+    if (cid && (!json_is_integer(cid) || (uint64_t)json_integer_value(cid) != cc->chain_id))
+        return cli_fail(cc->cmd, "the quote is for chain %" JSON_INTEGER_FORMAT ", not %" PRIu64,
+                        json_integer_value(cid), cc->chain_id);
+    if (strcmp(bq->q.model_id, id))
+        return cli_fail(cc->cmd, "the quote is for token #%s, not #%s", bq->q.model_id, id);
+    str_copy(bq->sig, sig, sizeof(bq->sig));
+    bq->doc = json_incref(doc);
+    bq->have = true;
+    return 0;
+}
+
+/* quote_from_file() loads a saved quote document (at most QUOTE_FILE_MAX bytes). */
+static int quote_from_file(struct chainctx *cc, const char *path, const char *id,
+                           struct buy_quote *bq)
+{
+    struct buf b;
+    struct ag_err e = {0};
+    json_t *doc = NULL;
+    int rc;
+
+    buf_init(&b, QUOTE_FILE_MAX);
+    if ((rc = buf_read_file(&b, path)))
+        rc = cli_fail(cc->cmd, "%s %s",
+                      rc == AG_ETOOBIG ? "too large a quote file:" : "cannot read", path);
+    else if (json_parse(b.p, b.n, &doc, &e))
+        rc = cli_fail(cc->cmd, "%s: %s", path, e.msg);
+    else
+        rc = quote_check(cc, doc, id, bq);
+    json_decref(doc);
+    buf_release(&b);
+    return rc;
+}
+
+/* quote_from_node() asks the node for a quote to this wallet. Without
+ * `required`, a node that offers none (503, or any refusal) leaves *bq empty
+ * and the list price is used. Returns 0 or EXIT_ERR. */
+static int quote_from_node(struct chainctx *cc, const char *owner, const char *slug, const char *id,
+                           bool required, struct buy_quote *bq)
+{
+    struct client_resp r = {0};
+    struct buf path;
+    char me[43];
+    json_t *body;
+    int rc = 0;
+
+    if (!cc->node.token) {
+        if (required)
+            return cli_fail(cc->cmd, "--quote needs a signed-in node (agora login)");
+        return 0;
+    }
+    buf_init(&path, 2048);
+    chainctx_addr_hex(cc->me, me);
+    body = json_pack("{s:s}", "buyer", me);
+    if (client_model_path(&cc->node, &path, owner, slug) || buf_adds(&path, "/quote")) {
+        rc = cli_fail(cc->cmd, "path too long");
+        goto out;
+    }
+    if ((rc = client_request(&cc->node, "POST", path.p, body, &r))) {
+        if (!required) {
+            fprintf(stderr, "no price quote from %s; buying at the list price\n", cc->node.node);
+            rc = 0;
+        }
+        goto out;
+    }
+    if (r.status == 200) {
+        rc = quote_check(cc, r.body, id, bq);
+    } else if (required) {
+        rc = client_print_api_error(&cc->node, &r);
+    } else {
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(r.body, "error"), "message"));
+        fprintf(stderr, "no price quote from %s (%ld%s%s); buying at the list price\n",
+                cc->node.node, r.status, msg ? ": " : "", msg ? msg : "");
+    }
+out:
+    json_decref(body);
+    json_decref(r.body);
+    buf_release(&path);
+    return rc;
+}
+
+/* buy_send() pays `price` with an EIP-2612 permit and buys in one transaction:
+ * buyWithQuotePermit when there is a quote, else buyWithPermit at the list
+ * price with `maxp` as the most to pay. */
+static int buy_send(struct chainctx *cc, const char *id, const char *price, const char *maxp,
+                    const struct buy_quote *bq, json_t **receipt)
+{
+    struct eth_sig sig;
+    char rs[67], ss[67], buyer[43], nonce[U256_DEC_MAX];
+    uint64_t now = 0, deadline;
+    struct buf b;
+    int rc;
+
+    if ((rc = chainctx_head_time(cc, &now)))
+        return rc;
+    deadline = now + 3600;
+    if ((rc = permit_sig(cc, bq->have ? price : maxp, deadline, &sig)))
+        return rc;
+    buf_init(&b, 80);
+    ethhex_encode(&b, sig.r, 32);
+    str_copy(rs, b.p, sizeof(rs));
+    buf_reset(&b);
+    ethhex_encode(&b, sig.s, 32);
+    str_copy(ss, b.p, sizeof(ss));
+    buf_release(&b);
+    if (!bq->have)
+        return chainctx_send(
+            cc, cc->addr[CC_MARKET], "buyWithPermit(uint256,uint256,uint256,uint8,bytes32,bytes32)",
+            json_pack("[s,s,I,i,s,s]", id, maxp, (json_int_t)deadline, 27 + sig.v, rs, ss), "buy",
+            receipt);
+    chainctx_addr_hex(bq->q.buyer, buyer);
+    u256_to_dec(bq->q.nonce, nonce);
+    return chainctx_send(cc, cc->addr[CC_MARKET],
+                         "buyWithQuotePermit((uint256,address,uint256,uint256,uint256),bytes,"
+                         "uint256,uint8,bytes32,bytes32)",
+                         json_pack("[[s,s,s,I,s],s,I,i,s,s]", bq->q.model_id, buyer, bq->q.price,
+                                   (json_int_t)bq->q.expiry, nonce, bq->sig, (json_int_t)deadline,
+                                   27 + sig.v, rs, ss),
+                         "buy (quote)", receipt);
+}
+
 int cmd_buy(int argc, char **argv)
 {
-    struct cli_opt opts[] = {CHAINCTX_OPTS, CLI_OPT("max-price", CLI_VALUE),
-                             CLI_OPT("no-wait", CLI_FLAG), CLI_OPT("no-link", CLI_FLAG),
-                             CLI_OPT("timeout", CLI_VALUE)};
-    enum { O_MAX = CHAINCTX_NOPTS, O_NOWAIT, O_NOLINK, O_TIMEOUT };
+    struct cli_opt opts[] = {CHAINCTX_OPTS,
+                             CLI_OPT("max-price", CLI_VALUE),
+                             CLI_OPT("no-wait", CLI_FLAG),
+                             CLI_OPT("no-link", CLI_FLAG),
+                             CLI_OPT("timeout", CLI_VALUE),
+                             CLI_OPT("quote", CLI_FLAG),
+                             CLI_OPT("quote-file", CLI_VALUE),
+                             CLI_OPT("list-price", CLI_FLAG)};
+    enum { O_MAX = CHAINCTX_NOPTS, O_NOWAIT, O_NOLINK, O_TIMEOUT, O_QUOTE, O_QFILE, O_LIST };
     struct cli_args a;
     struct chainctx cc;
-    struct eth_sig sig;
+    struct buy_quote bq = {0};
     char owner[64], slug[128], id[80], price[80], maxp[80], bal[80], me[43], pid[80] = "";
-    char t1[96], t2[96], rs[67], ss[67], release[80] = "", when[40] = "";
+    char t1[96], t2[96], release[80] = "", when[40] = "";
     uint8_t pv[32], mv[32], bv[32];
-    uint64_t now = 0, timeout = 120, block = 0;
+    uint64_t timeout = 120, block = 0;
     double chain_s = 0, unlock_s = -1;
     json_t *r = NULL, *ev = NULL, *out = NULL;
     bool linked = false, already = false;
@@ -833,6 +989,8 @@ int cmd_buy(int argc, char **argv)
         return cli_bad_usage("buy", "--max-price must be an amount (smallest units, or 5AGR)");
     if (opts[O_TIMEOUT].set && (parse_u64(opts[O_TIMEOUT].value, &timeout) || !timeout))
         return cli_bad_usage("buy", "--timeout must be a positive number of seconds");
+    if (opts[O_LIST].set + opts[O_QUOTE].set + opts[O_QFILE].set > 1)
+        return cli_bad_usage("buy", "--quote, --quote-file and --list-price exclude each other");
     if ((rc = chainctx_open(&cc, "buy", opts, a.node)) || (rc = chainctx_unlock(&cc)) ||
         (rc = chainctx_model_id(&cc, owner, slug, id)))
         goto out;
@@ -844,14 +1002,23 @@ int cmd_buy(int argc, char **argv)
                       owner, slug);
         goto out;
     }
-    if ((rc = chainctx_call_str(&cc, cc.addr[CC_MARKET], "priceOf(uint256) returns (uint256)",
-                                json_pack("[s]", id), price, sizeof(price))))
-        goto out;
     if ((rc = chainctx_call_str(&cc, cc.addr[CC_MARKET],
                                 "licensePurchaseId(uint256,address) returns (uint256)",
                                 json_pack("[s,s]", id, me), pid, sizeof(pid))))
         goto out;
     already = strcmp(pid, "0") != 0;
+    /* the price: a quote (from the file, or offered by the node), else the list price */
+    if (!already && opts[O_QFILE].set)
+        rc = quote_from_file(&cc, opts[O_QFILE].value, id, &bq);
+    else if (!already && !opts[O_LIST].set)
+        rc = quote_from_node(&cc, owner, slug, id, opts[O_QUOTE].set, &bq);
+    if (rc)
+        goto out;
+    if (bq.have)
+        str_copy(price, bq.q.price, sizeof(price));
+    else if ((rc = chainctx_call_str(&cc, cc.addr[CC_MARKET], "priceOf(uint256) returns (uint256)",
+                                     json_pack("[s]", id), price, sizeof(price))))
+        goto out;
     if (!already && !strcmp(price, "0")) {
         rc = cli_fail("buy", "%s/%s (token #%s) is not for sale on chain", owner, slug, id);
         goto out;
@@ -863,7 +1030,8 @@ int cmd_buy(int argc, char **argv)
     u256_parse(price, pv);
     u256_parse(maxp, mv);
     if (!already && u256_cmp(pv, mv) > 0) {
-        rc = cli_fail("buy", "the price is %s AGR, above --max-price %s AGR", t1, t2);
+        rc = cli_fail("buy", "the %s is %s AGR, above --max-price %s AGR",
+                      bq.have ? "quoted price" : "price", t1, t2);
         goto out;
     }
     if (!already) {
@@ -887,24 +1055,7 @@ int cmd_buy(int argc, char **argv)
                 slug, pid);
     } else {
         t0 = time_mono_us();
-        if ((rc = chainctx_head_time(&cc, &now)) || (rc = permit_sig(&cc, maxp, now + 3600, &sig)))
-            goto out;
-        rs[0] = ss[0] = '\0';
-        {
-            struct buf b;
-            buf_init(&b, 80);
-            ethhex_encode(&b, sig.r, 32);
-            str_copy(rs, b.p, sizeof(rs));
-            buf_reset(&b);
-            ethhex_encode(&b, sig.s, 32);
-            str_copy(ss, b.p, sizeof(ss));
-            buf_release(&b);
-        }
-        rc = chainctx_send(
-            &cc, cc.addr[CC_MARKET], "buyWithPermit(uint256,uint256,uint256,uint8,bytes32,bytes32)",
-            json_pack("[s,s,I,i,s,s]", id, maxp, (json_int_t)(now + 3600), 27 + sig.v, rs, ss),
-            "buy", &r);
-        if (rc)
+        if ((rc = buy_send(&cc, id, price, maxp, &bq, &r)))
             goto out;
         chain_s = (double)(time_mono_us() - t0) / 1e6;
         if (chainctx_event(r, cc.addr[CC_MARKET], EV_LICENSE, &ev)) {
@@ -916,9 +1067,10 @@ int cmd_buy(int argc, char **argv)
         fmt_time(when, sizeof(when), release);
         rpc_quantity_u64(json_object_get(r, "blockNumber"), &block);
         if (!opts[CO_JSON].set)
-            printf("Bought %s/%s (token #%s) for %s AGR: purchase #%s in block %" PRIu64
+            printf("Bought %s/%s (token #%s) for %s AGR%s: purchase #%s in block %" PRIu64
                    ", %.2f s; escrow until %s UTC\n",
-                   owner, slug, id, t1, pid, block, chain_s, when);
+                   owner, slug, id, t1, bq.have ? " (signed quote)" : "", pid, block, chain_s,
+                   when);
         fflush(stdout);
     }
     if (!opts[O_NOWAIT].set && linked) {
@@ -931,8 +1083,19 @@ int cmd_buy(int argc, char **argv)
                cc.node.token ? "the wallet is not linked (--no-link)"
                              : "not logged in (agora login, then buy again to link the wallet)");
     }
-    out = json_pack("{s:s, s:s, s:s, s:s, s:b}", "model", a.pos[0], "token_id", id, "purchase_id",
-                    pid, "price", price, "already_licensed", already);
+    out = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "model", a.pos[0], "token_id", id,
+                    "purchase_id", pid, "price", already ? "0" : price, "already_licensed", already,
+                    "priced_by",
+                    already   ? "none"
+                    : bq.have ? "quote"
+                              : "list");
+    if (bq.have) {
+        char nonce[U256_DEC_MAX];
+        u256_to_dec(bq.q.nonce, nonce);
+        json_object_set_new(out, "quote_nonce", json_string(nonce));
+    } else {
+        json_object_set_new(out, "quote_nonce", json_null());
+    }
     json_object_set_new(out, "block", block ? json_integer((json_int_t)block) : json_null());
     json_object_set_new(out, "tx",
                         json_incref(json_object_get(r, "transactionHash")) ?: json_null());
@@ -944,6 +1107,7 @@ out:
     json_decref(r);
     json_decref(ev);
     json_decref(out);
+    json_decref(bq.doc);
     chainctx_close(&cc);
     return rc;
 }

@@ -5,9 +5,12 @@
 #include "core/util.h"
 #include "api/api.h"
 #include "api/routes.h"
+#include "api/quote.h"
 #include "cli/cli.h"
 #include "cli/node.h"
 #include "chain/chain.h"
+#include "eth/addr.h"
+#include "eth/keystore.h"
 #include "http/ratelimit.h"
 
 #include <limits.h>
@@ -119,6 +122,14 @@ static const struct config_opt serve_opts[] = {
         "milliseconds between indexer rounds once caught up", 50, 600000),
     OPT("chain-max-range", CONFIG_INT, chain_max_range, "2000",
         "most blocks per eth_getLogs request", 1, 1000000),
+    OPT("pricing-key", CONFIG_STR, pricing_key, NULL,
+        "the Marketplace's pricing signer key, to sign price quotes: a keystore v3 file (with "
+        "--pricing-passphrase-file) or a 0600 file of 64 hex digits; none = no quotes (503)",
+        0, 0),
+    OPT("pricing-passphrase-file", CONFIG_STR, pricing_passphrase_file, NULL,
+        "0600 file whose first line is the --pricing-key keystore's passphrase", 0, 0),
+    OPT("quote-ttl", CONFIG_INT, quote_ttl, "300", "seconds a signed price quote stays valid", 10,
+        86400),
     /* abuse controls (issue 7) */
     OPT("rate-ip", CONFIG_STR, rate_ip, "50:500",
         "requests per second per client address, RATE[:BURST] (0 = off); 429 + Retry-After past it",
@@ -243,6 +254,33 @@ static int chain_open(const struct serve_settings *set, struct market *market,
     market->chain = mc;
     log_info("chain: following chain %" PRIu64 " at %s from block %" PRIu64, manifest->chain_id,
              set->chain_rpc, manifest->block);
+    return 0;
+}
+
+/* pricing_open() loads --pricing-key and lets POST .../quote sign with it
+ * (issue 4). The key is never logged, only the signer's address. */
+static int pricing_open(const struct serve_settings *set, const struct market_chain *mc,
+                        struct chain_pricer *p, struct ag_err *e)
+{
+    uint8_t key[32];
+    char a[ETH_ADDR_STR];
+    int rc;
+
+    if (!set->pricing_key)
+        return 0;
+    if (!mc->manifest)
+        return ag_errf(e, AG_EINVAL, "pricing-key", "--pricing-key needs --chain-rpc");
+    if ((rc = keystore_load_key(set->pricing_key, set->pricing_passphrase_file, key, e))) {
+        char why[sizeof(e->msg)];
+        str_copy(why, e->msg, sizeof(why));
+        return ag_errf(e, rc, "pricing-key", "--pricing-key: %s", why);
+    }
+    rc = chain_pricer_init(p, mc->rpc_url, mc->manifest, key, (unsigned)set->quote_ttl, e);
+    sodium_memzero(key, sizeof(key));
+    if (rc)
+        return rc;
+    addr_format(p->signer, a);
+    log_info("chain: signing price quotes as %s (valid %ld s)", a, set->quote_ttl);
     return 0;
 }
 
@@ -400,6 +438,7 @@ int cmd_serve(int argc, char **argv)
     struct api api = {0};
     struct chain_manifest manifest = {0};
     struct market_chain mchain = {0};
+    struct chain_pricer pricer = {0};
     struct ratelimit *rate_ip = NULL, *rate_account = NULL;
     struct market_infer *infer = NULL;  /* issue 5 */
     struct ratelimit *infer_rate = NULL;
@@ -459,7 +498,8 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "agora serve: %s\n", e.msg);
         goto out;
     }
-    if (chain_open(&set, &market, &manifest, &mchain, &e)) {
+    if (chain_open(&set, &market, &manifest, &mchain, &e) ||
+        pricing_open(&set, &mchain, &pricer, &e)) {
         fprintf(stderr, "agora serve: %s\n", e.msg);
         goto out;
     }
@@ -483,6 +523,7 @@ int cmd_serve(int argc, char **argv)
     }
     api.infer = infer;
     api.rate_infer_free = infer_rate;
+    api.pricer = set.pricing_key ? &pricer : NULL; /* issue 4 */
 
     hcfg.listen = set.listen;
     hcfg.static_dir = set.web_dir;
@@ -520,6 +561,7 @@ int cmd_serve(int argc, char **argv)
 out:
     sweeper_stop(&sw);
     chain_indexer_stop(mchain.indexer);
+    chain_pricer_release(&pricer);
     market.chain = NULL;
     chain_manifest_release(&manifest);
     if (store)

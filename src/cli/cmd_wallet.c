@@ -2,7 +2,6 @@
  * messages. */
 #include "core/common.h"
 
-#include <dirent.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -108,18 +107,9 @@ static int parse_opts(int argc, char **argv, struct wopts *o)
 static int get_passphrase(const struct wopts *o, bool confirm, char *out, size_t size)
 {
     const char *env = getenv("AGORA_PASSPHRASE");
-    if (o->pass_file) {
-        struct buf b;
-        buf_init(&b, 4096);
-        int rc = buf_read_file(&b, o->pass_file);
-        if (!rc) {
-            b.p[strcspn(b.p, "\r\n")] = '\0';
-            str_copy(out, b.p, size);
-        }
-        sodium_memzero(b.p, b.n);
-        buf_release(&b);
-        return rc ? fail("cannot read passphrase file %s", o->pass_file) : 0;
-    }
+    struct ag_err e = {0};
+    if (o->pass_file)
+        return keystore_passphrase_file(o->pass_file, out, size, &e) ? fail("%s", e.msg) : 0;
     if (env) {
         str_copy(out, env, size);
         return 0;
@@ -138,28 +128,21 @@ static int get_passphrase(const struct wopts *o, bool confirm, char *out, size_t
 }
 
 struct pick {
-    const uint8_t *want; /* NULL: any, but only one may exist */
     char path[2048];
     uint8_t addr[20];
-    int matches;
 };
-
-static void pick_one(const char *path, const uint8_t a[20], void *ud);
-static int find_keystores(const char *dir,
-                          void (*fn)(const char *path, const uint8_t a[20], void *ud), void *ud);
 
 /* key_known() reports whether the directory holds a keystore for `addr`. */
 static bool key_known(const char *dir, const uint8_t addr[20])
 {
-    struct pick p = {.want = addr};
-    return find_keystores(dir, pick_one, &p) > 0 && p.matches > 0;
+    return keystore_scan(dir, addr, NULL, NULL) > 0;
 }
 
 /* store_key() writes a keystore for `key` into the directory and prints its
  * address; an address that already has a keystore there is refused. */
 static int store_key(const struct wopts *o, const uint8_t key[32])
 {
-    char pass[1024], path[2048], when[40], a[ETH_ADDR_STR];
+    char pass[KEYSTORE_MAX_PASS], path[2048], when[40], a[ETH_ADDR_STR];
     struct ag_err e = {0};
     json_t *ks = NULL;
     uint8_t addr[20];
@@ -206,48 +189,12 @@ out:
     return rc;
 }
 
-/* find_keystores() lists keystore files of the directory; calls `fn` with
- * each path and address. Returns how many were found, or -1. */
-static int find_keystores(const char *dir,
-                          void (*fn)(const char *path, const uint8_t a[20], void *ud), void *ud)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    int n = 0;
-    if (!d)
-        return -1;
-    while ((de = readdir(d))) {
-        char path[2048];
-        json_t *ks = NULL;
-        uint8_t a[20];
-        if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp."))
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        if (keystore_read_file(path, &ks, NULL) == 0 && keystore_address(ks, a) == 0) {
-            fn(path, a, ud);
-            n++;
-        }
-        json_decref(ks);
-    }
-    closedir(d);
-    return n;
-}
-
 static void print_one(const char *path, const uint8_t a[20], void *ud)
 {
     char s[ETH_ADDR_STR];
+    (void)ud;
     addr_format(a, s);
     printf("%s  %s\n", s, path);
-}
-
-static void pick_one(const char *path, const uint8_t a[20], void *ud)
-{
-    struct pick *p = ud;
-    if (p->want && memcmp(p->want, a, 20))
-        return;
-    p->matches++;
-    str_copy(p->path, path, sizeof(p->path));
-    memcpy(p->addr, a, 20);
 }
 
 /* choose() finds the keystore of `from` (or the only one). */
@@ -256,19 +203,10 @@ static int choose(const struct wopts *o, const char *from, struct pick *p)
     uint8_t want[20];
     struct ag_err e = {0};
     memset(p, 0, sizeof(*p));
-    if (from) {
-        if (addr_parse(from, want, false, &e))
-            return fail("%s", e.msg);
-        p->want = want;
-    }
-    if (find_keystores(o->dir, pick_one, p) < 0)
-        return fail("no keystore directory %s (create one with `agora wallet new`)", o->dir);
-    p->want = NULL;
-    if (p->matches == 0)
-        return fail(from ? "no keystore for %s in %s" : "no keystore in %s%s", from ? from : "",
-                    o->dir);
-    if (p->matches > 1)
-        return fail("several keystores match; choose one with --from ADDRESS");
+    if (from && addr_parse(from, want, false, &e))
+        return fail("%s", e.msg);
+    if (keystore_pick(o->dir, from ? want : NULL, p->path, sizeof(p->path), p->addr, &e))
+        return fail("%s", e.msg);
     return 0;
 }
 
@@ -285,17 +223,10 @@ static int do_import(const struct wopts *o)
             rc = buf_adds(&b, line);
         sodium_memzero(line, sizeof(line));
     }
-    char *s = b.p;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    s[strcspn(s, " \t\r\n")] = '\0';
-    char hexkey[80];
-    snprintf(hexkey, sizeof(hexkey), "%s%s", str_starts(s, "0x") ? "" : "0x", s);
-    if (rc || ethhex_decode_fixed(hexkey, key, 32) || !secp_key_valid(key))
+    if (rc || keystore_parse_hex_key(b.p, key))
         rc = fail("the private key must be 32 bytes of hex");
     else
         rc = store_key(o, key);
-    sodium_memzero(hexkey, sizeof(hexkey));
     sodium_memzero(key, sizeof(key));
     sodium_memzero(b.p, b.n);
     buf_release(&b);
@@ -348,7 +279,7 @@ static int do_sign(const struct wopts *o)
     struct ag_err e = {0};
     json_t *ks = NULL;
     uint8_t key[32];
-    char pass[1024], sig[133];
+    char pass[KEYSTORE_MAX_PASS], sig[133];
     struct eth_sig es;
     int rc;
     if (!o->arg)
@@ -407,8 +338,8 @@ int cmd_wallet(int argc, char **argv)
     if (!strcmp(sub, "import"))
         return o.arg ? usage() : do_import(&o);
     if (!strcmp(sub, "list")) {
-        int n = find_keystores(o.dir, print_one, NULL);
-        if (n < 0)
+        int n = keystore_scan(o.dir, NULL, print_one, NULL);
+        if (n == AG_ENOTFOUND)
             return fail("no keystore directory %s", o.dir);
         return EXIT_OK;
     }

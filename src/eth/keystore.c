@@ -5,10 +5,15 @@
 #include "core/encoding.h"
 #include "core/json.h"
 #include "core/util.h"
+#include "eth/addr.h"
+#include "eth/hex.h"
 #include "eth/keccak.h"
 #include "eth/keystore.h"
 #include "eth/secp.h"
 
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sodium.h>
@@ -311,5 +316,196 @@ int keystore_read_file(const char *path, json_t **out, struct ag_err *e)
     else
         rc = json_parse(b.p, b.n, out, e);
     buf_release(&b);
+    return rc;
+}
+
+/* ---- finding and opening keys ------------------------------------------------------------ */
+
+void keystore_dir(const char *opt, char *out, size_t size)
+{
+    const char *env = getenv("AGORA_KEYSTORE_DIR");
+    const char *home = getenv("HOME");
+    if (opt)
+        str_copy(out, opt, size);
+    else if (env && *env)
+        str_copy(out, env, size);
+    else
+        snprintf(out, size, "%s/.config/agora/keystore", home ? home : ".");
+}
+
+int keystore_scan(const char *dir, const uint8_t *want,
+                  void (*fn)(const char *path, const uint8_t addr[20], void *ud), void *ud)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+
+    if (!d)
+        return AG_ENOTFOUND;
+    while ((de = readdir(d))) {
+        char path[2048];
+        json_t *ks = NULL;
+        uint8_t a[20];
+        if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp."))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (keystore_read_file(path, &ks, NULL) == 0 && keystore_address(ks, a) == 0 &&
+            (!want || !memcmp(a, want, 20))) {
+            if (fn)
+                fn(path, a, ud);
+            n++;
+        }
+        json_decref(ks);
+    }
+    closedir(d);
+    return n;
+}
+
+struct pick {
+    char *path;
+    size_t size;
+    uint8_t *addr;
+};
+
+static void pick_one(const char *path, const uint8_t a[20], void *ud)
+{
+    struct pick *p = ud;
+    str_copy(p->path, path, p->size);
+    memcpy(p->addr, a, 20);
+}
+
+int keystore_pick(const char *dir, const uint8_t *want, char *path, size_t size, uint8_t addr[20],
+                  struct ag_err *e)
+{
+    struct pick p = {path, size, addr};
+    int n = keystore_scan(dir, want, pick_one, &p);
+
+    if (n == AG_ENOTFOUND)
+        return ag_errf(e, AG_ENOTFOUND, "keystore-dir",
+                       "no keystore directory %s (create a wallet with `agora wallet new` or "
+                       "`agora wallet import`)",
+                       dir);
+    if (n == 0 && want) {
+        char a[ETH_ADDR_STR];
+        addr_format(want, a);
+        return ag_errf(e, AG_ENOTFOUND, "from", "no keystore for %s in %s", a, dir);
+    }
+    if (n == 0)
+        return ag_errf(e, AG_ENOTFOUND, "keystore-dir",
+                       "no keystore in %s (create a wallet with `agora wallet new` or `agora "
+                       "wallet import`)",
+                       dir);
+    if (n > 1)
+        return ag_errf(e, AG_EEXISTS, "from",
+                       "several keystores in %s; choose one with --from ADDRESS", dir);
+    return 0;
+}
+
+/* private_file() refuses a file that group or others may read or write. */
+static int private_file(const char *path, const char *what, struct ag_err *e)
+{
+    struct stat st;
+    if (stat(path, &st))
+        return ag_errf(e, AG_EIO, "path", "cannot read %s %s: %s", what, path, strerror(errno));
+    if (st.st_mode & 077)
+        return ag_errf(e, AG_EFORBIDDEN, "path",
+                       "%s %s is accessible to group or others (mode %03o): chmod 600 it", what,
+                       path, (unsigned)(st.st_mode & 0777));
+    return 0;
+}
+
+int keystore_passphrase_file(const char *path, char *out, size_t size, struct ag_err *e)
+{
+    struct buf b;
+    int rc;
+
+    buf_init(&b, KEYSTORE_MAX_PASSFILE);
+    rc = buf_read_file(&b, path);
+    if (!rc && b.n)
+        b.p[strcspn(b.p, "\r\n")] = '\0';
+    if (!rc) {
+        if (strlen(b.p) >= size)
+            rc = AG_ETOOBIG; /* the passphrase itself; what follows its line is ignored */
+        else
+            str_copy(out, b.p, size);
+    }
+    if (rc)
+        ag_errf(e, rc, "passphrase-file",
+                rc == AG_ETOOBIG ? "the passphrase file %s is too large"
+                                 : "cannot read the passphrase file %s",
+                path);
+    sodium_memzero(b.p, b.n);
+    buf_release(&b);
+    return rc;
+}
+
+int keystore_parse_hex_key(const char *s, uint8_t key[32])
+{
+    char hex[67];
+    size_t n;
+    int rc = 0;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        s += 2;
+        n -= 2;
+    }
+    if (n != 64)
+        return AG_EINVAL;
+    snprintf(hex, sizeof(hex), "0x%.64s", s);
+    for (size_t i = 2; i < 66; i++)
+        hex[i] = (char)tolower((unsigned char)hex[i]);
+    if (ethhex_decode_fixed(hex, key, 32) || !secp_key_valid(key)) {
+        sodium_memzero(key, 32);
+        rc = AG_EINVAL;
+    }
+    sodium_memzero(hex, sizeof(hex));
+    return rc;
+}
+
+int keystore_load_key(const char *path, const char *pass_file, uint8_t key[32], struct ag_err *e)
+{
+    char pass[KEYSTORE_MAX_PASS];
+    json_t *ks = NULL;
+    struct buf b;
+    int rc;
+
+    buf_init(&b, KEYSTORE_MAX_FILE);
+    pass[0] = '\0';
+    if ((rc = buf_read_file(&b, path))) {
+        rc = ag_errf(e, rc, "path",
+                     rc == AG_ETOOBIG ? "%s is too large for a key file" : "cannot read %s", path);
+        goto out;
+    }
+    if (b.n && memchr(b.p, '{', b.n)) {
+        /* a keystore: encrypted, so its own mode is the owner's business */
+        if ((rc = json_parse(b.p, b.n, &ks, e)))
+            goto out;
+        if (!pass_file) {
+            rc = ag_errf(e, AG_EINVAL, "passphrase-file",
+                         "%s is a keystore: give its passphrase file too", path);
+            goto out;
+        }
+        if ((rc = private_file(pass_file, "the passphrase file", e)) ||
+            (rc = keystore_passphrase_file(pass_file, pass, sizeof(pass), e)))
+            goto out;
+        if ((rc = keystore_decrypt(ks, pass, strlen(pass), key, e)) == AG_EUNAUTH)
+            ag_errf(e, rc, "passphrase-file", "%s: wrong passphrase", path);
+        goto out;
+    }
+    if ((rc = private_file(path, "the key file", e)))
+        goto out;
+    if (keystore_parse_hex_key(b.p, key))
+        rc = ag_errf(e, AG_EINVAL, "path",
+                     "%s holds neither a keystore nor a 32-byte hex private key", path);
+out:
+    sodium_memzero(b.p, b.n);
+    sodium_memzero(pass, sizeof(pass));
+    buf_release(&b);
+    json_decref(ks);
     return rc;
 }

@@ -12,91 +12,26 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from node import BIN, SRC, Node, register  # noqa: E402
+from node import BIN, SRC, register  # noqa: E402
+from chainlib import HELPER, KEYS, ChainNode, deploy, serve, wait_for, write_key  # noqa: E402
 
-ANVIL = os.path.join(SRC, "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chain_helper.mjs")
-KEYS = [  # anvil's well-known development accounts
-    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",  # deployer, arbitrator
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",  # seller (alice)
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",  # buyer (bob)
-    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",  # SIWE newcomer
-    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",  # non-buyer (carol)
-]
 PRICE = str(5 * 10**18)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(pred, timeout=30, what="condition"):
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        last = pred()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
-
-
-class Anvil:
-    def __init__(self, state):
-        self.port = free_port() if not hasattr(self, "port") else self.port
-        self.state = state
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen([ANVIL, "--host", "127.0.0.1", "--port", str(self.port),
-                                      "--silent", "--state", self.state],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = "http://127.0.0.1:%d" % self.port
-        wait_for(lambda: self.alive(), 30, "anvil")
-
-    def alive(self):
-        try:
-            self.rpc("eth_chainId")
-            return True
-        except OSError:
-            return False
-
-    def rpc(self, method, *params):
-        req = urllib.request.Request(self.url, json.dumps(
-            {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode(),
-            {"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            out = json.loads(r.read())
-        if "error" in out:
-            raise RuntimeError(out["error"])
-        return out["result"]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
 
 
 class Chain(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="agora-chain-")
-        cls.anvil = Anvil(os.path.join(cls.dir, "anvil-state.json"))
+        cls.anvil = ChainNode("anvil", os.path.join(cls.dir, "anvil-state.json"))
         try:
             cls.setup_chain()
         except BaseException:
@@ -106,16 +41,8 @@ class Chain(unittest.TestCase):
     @classmethod
     def setup_chain(cls):
         cls.chaindir = os.path.join(cls.dir, "deploy")
-        keyfile = os.path.join(cls.dir, "deployer.key")
-        with open(keyfile, "w") as f:
-            f.write(KEYS[0] + "\n")
-        os.chmod(keyfile, 0o600)
-        r = subprocess.run([BIN, "chain", "deploy", "--chain-rpc", cls.anvil.url, "--key-file",
-                            keyfile, "--data-dir", cls.chaindir,
-                            "--contracts-dir", os.path.join(SRC, "contracts")],
-                           capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stderr + r.stdout
-        cls.manifest = os.path.join(cls.chaindir, "chain.json")
+        keyfile = write_key(os.path.join(cls.dir, "deployer.key"), KEYS[0])
+        cls.manifest = deploy(cls.anvil.url, keyfile, cls.chaindir)
         cls.dirs = [cls.dir]
         cls.node = cls.start_node()
         cls.alice = register(cls.node, "alice")
@@ -127,15 +54,8 @@ class Chain(unittest.TestCase):
 
     @classmethod
     def start_node(cls, data=None, rpc=None, confirmations=0):
-        args = ["--chain-rpc", rpc or cls.anvil.url, "--chain-manifest", cls.manifest,
-                "--chain-poll-ms", "100", "--chain-confirmations", str(confirmations)]
-        if data:
-            args += ["--data-dir", data]
-        n = Node(args=args)
-        cls.dirs.append(n.dir)
-        if data:
-            n.data = data
-        return n
+        return serve(cls.dirs, rpc or cls.anvil.url, cls.manifest, "--chain-confirmations",
+                     str(confirmations), data=data)
 
     @classmethod
     def tearDownClass(cls):

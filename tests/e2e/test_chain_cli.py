@@ -15,228 +15,43 @@ node's balance setter (anvil_setBalance / evm_setAccountBalance). Then:
   evm_mine, which anvil and Ganache both implement) and `agora withdraw`n;
   the chain node is stopped: clear CLI errors and /healthz, recovery after.
 """
-import glob
 import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import unittest
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from node import BIN, SRC, Node, register  # noqa: E402
+from node import SRC, register  # noqa: E402
+from chainlib import Actor, ChainNode, CliMixin, deploy, serve, wait_for  # noqa: E402
 
 CHAIN = os.environ.get("AGORA_TEST_CHAIN", "anvil")
-ANVIL = os.path.join(SRC, "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-GANACHE = os.path.join(SRC, "node_modules/.bin/ganache")
-PASS = "chain-cli-test"
 PRICE = 5 * 10**18
 WINDOW = 259200  # the deployment's default dispute window (3 days)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(pred, timeout=60, what="condition"):
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        last = pred()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
-
-
-class ChainNode:
-    """anvil or Ganache on a free port, its state kept in `state` across restarts."""
-
-    def __init__(self, kind, state, chain_id=None):
-        self.kind, self.state, self.port = kind, state, free_port()
-        self.chain_id = chain_id
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.proc = None
-        self.start()
-
-    def start(self):
-        if self.kind == "anvil":
-            cmd = [ANVIL, "--host", "127.0.0.1", "--port", str(self.port), "--silent",
-                   "--state", self.state, "--chain-id", str(self.chain_id or 31337)]
-        elif self.kind == "ganache":
-            os.makedirs(self.state, exist_ok=True)
-            cmd = [GANACHE, "--chain.chainId", str(self.chain_id or 1337), "--wallet.deterministic",
-                   "--server.host", "127.0.0.1", "--server.port", str(self.port),
-                   "--logging.quiet", "--database.dbPath", self.state]
-        else:
-            raise RuntimeError("AGORA_TEST_CHAIN must be anvil or ganache, not %r" % self.kind)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        wait_for(self.alive, 60, self.kind)
-
-    def alive(self):
-        try:
-            self.rpc("eth_chainId")
-            return True
-        except OSError:
-            return False
-
-    def rpc(self, method, *params):
-        req = urllib.request.Request(self.url, json.dumps(
-            {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode(),
-            {"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            out = json.loads(r.read())
-        if "error" in out:
-            raise RuntimeError(out["error"])
-        return out["result"]
-
-    def set_balance(self, address, wei):
-        method = "anvil_setBalance" if self.kind == "anvil" else "evm_setAccountBalance"
-        self.rpc(method, address, hex(wei))
-
-    def head(self):
-        return int(self.rpc("eth_blockNumber"), 16)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            # ganache is a node script behind a shell wrapper: signal the group
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-
-class Actor:
-    """A user: an account on the node (API token) and a keystore wallet."""
-
-    def __init__(self, test, name, token, new_wallet=True):
-        self.name, self.token = name, token
-        self.keystore = os.path.join(test.dir, "ks-" + name)
-        self.config = os.path.join(test.dir, "cfg-" + name)
-        if new_wallet:
-            r = test.cli(self, "wallet", "new", "--scrypt-n", "1024")
-            assert r.returncode == 0, r.stderr
-            self.address = r.stdout.strip()
-
-
-class ChainCli(unittest.TestCase):
+class ChainCli(CliMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="agora-chain-cli-")
-        cls.dirs = [cls.dir]
-        cls.chain = ChainNode(CHAIN, os.path.join(cls.dir, "chain-state"))
-        try:
-            cls.setup_chain()
-        except BaseException:
-            cls.chain.stop()
-            raise
+        cls.start_chain("agora-chain-cli-", cls.setup_chain)
 
     @classmethod
     def setup_chain(cls):
         cls.chain_id = int(cls.chain.rpc("eth_chainId"), 16)
         # a fresh deployer (also the arbitrator): no predefined account is used
-        r = subprocess.run([BIN, "wallet", "new", "--keystore-dir", os.path.join(cls.dir, "ks-deployer"),
-                            "--scrypt-n", "1024"], capture_output=True, text=True, timeout=60,
-                           env=dict(os.environ, AGORA_PASSPHRASE=PASS))
-        assert r.returncode == 0, r.stderr
-        ks = glob.glob(os.path.join(cls.dir, "ks-deployer", "UTC--*"))[0]
-        key = subprocess.run(["node", "-e", "const {Wallet}=require('ethers');"
-                              "Wallet.fromEncryptedJson(require('fs').readFileSync(process.argv[1],"
-                              "'utf8'),process.argv[2]).then(w=>console.log(w.privateKey))",
-                              ks, PASS], capture_output=True, text=True, timeout=120, cwd=SRC)
-        assert key.returncode == 0, key.stderr
-        cls.deployer_address = r.stdout.strip()
-        cls.chain.set_balance(cls.deployer_address, 1000 * 10**18)
-        keyfile = os.path.join(cls.dir, "deployer.key")
-        with open(keyfile, "w") as f:
-            f.write(key.stdout.strip() + "\n")
-        os.chmod(keyfile, 0o600)
+        cls.deployer_address, keyfile = cls.new_deployer()
         cls.chaindir = os.path.join(cls.dir, "deploy")
-        r = subprocess.run([BIN, "chain", "deploy", "--chain-rpc", cls.chain.url, "--key-file",
-                            keyfile, "--data-dir", cls.chaindir,
-                            "--contracts-dir", os.path.join(SRC, "contracts")],
-                           capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stderr + r.stdout
-        cls.manifest = os.path.join(cls.chaindir, "chain.json")
+        cls.manifest = deploy(cls.chain.url, keyfile, cls.chaindir)
         cls.node = cls.start_node()
         cls.data = cls.node.data
 
     @classmethod
     def start_node(cls, data=None):
-        args = ["--chain-rpc", cls.chain.url, "--chain-manifest", cls.manifest,
-                "--chain-poll-ms", "100"]
-        if data:
-            args += ["--data-dir", data]
-        n = Node(args=args)
-        cls.dirs.append(n.dir)
-        if data:
-            n.data = data
-        return n
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.node.stop()
-        cls.chain.stop()
-        for d in cls.dirs:
-            if not os.environ.get("AGORA_TEST_KEEP"):
-                shutil.rmtree(d, ignore_errors=True)
+        return serve(cls.dirs, cls.chain.url, cls.manifest, data=data)
 
     # ---- helpers -------------------------------------------------------------------------
-
-    @classmethod
-    def cli(cls, actor, *args, node=True, timeout=180):
-        env = dict(os.environ)
-        env.update({"AGORA_PASSPHRASE": PASS, "AGORA_CHAIN_RPC": cls.chain.url,
-                    "AGORA_KEYSTORE_DIR": actor.keystore if actor else os.path.join(cls.dir, "none"),
-                    "AGORA_CONFIG_DIR": actor.config if actor else os.path.join(cls.dir, "none"),
-                    "AGORA_NODE": cls.node.url if node else "http://127.0.0.1:9"})
-        env.pop("AGORA_ETH_RPC", None)
-        env.pop("AGORA_TOKEN", None)
-        if actor and actor.token:
-            env["AGORA_TOKEN"] = actor.token
-        return subprocess.run([BIN, *args], capture_output=True, text=True, env=env,
-                              timeout=timeout)
-
-    def ok(self, actor, *args, **kw):
-        r = self.cli(actor, *args, **kw)
-        self.assertEqual(r.returncode, 0, "agora %s: %s%s" % (" ".join(args), r.stderr, r.stdout))
-        self.assertNotIn("Sanitizer", r.stderr)
-        return r
-
-    def fails(self, actor, *args, want=None, **kw):
-        r = self.cli(actor, *args, **kw)
-        self.assertEqual(r.returncode, 1, "agora %s should fail: %s%s" % (" ".join(args),
-                                                                            r.stderr, r.stdout))
-        self.assertNotIn("Sanitizer", r.stderr)
-        if want:
-            self.assertIn(want, r.stderr)
-        return r
-
-    def json(self, actor, *args, **kw):
-        return json.loads(self.ok(actor, *args, "--json", **kw).stdout)
-
-    def synced(self):
-        head = self.chain.head()
-        return wait_for(lambda: (lambda c: c if c.get("status") == "ok" and
-                                 c.get("indexed_block", -1) >= head else None)(self.health()),
-                        60, "the indexer to reach block %d" % head)
-
-    def health(self):
-        s, _, b = self.node.request("GET", "/healthz")
-        return b["chain"]
 
     def download(self, actor):
         s, _, body = self.node.request("GET", "/api/v1/models/alice/paid/versions/1.0.0/files/"
@@ -426,7 +241,7 @@ class ChainCli(unittest.TestCase):
         return int(self.chain.rpc("eth_call", {"to": token, "data": data}, "latest"), 16)
 
     def test_6_release_after_window_and_withdraw(self):
-        r = self.fails(self.alice, "withdraw", want="still in escrow")
+        self.fails(self.alice, "withdraw", want="still in escrow")
         self.chain.rpc("evm_increaseTime", WINDOW + 60)
         self.chain.rpc("evm_mine")
         # the carol's purchase's window has passed: disputes are closed

@@ -17,8 +17,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from node import BIN, SRC, Node, register  # noqa: E402
-from test_chain import HELPER, KEYS, Anvil, wait_for  # noqa: E402
+from node import SRC, Node, register  # noqa: E402
+from chainlib import HELPER, KEYS, ChainNode, deploy, wait_for, write_key  # noqa: E402
 
 PRICE = str(3 * 10**18)
 
@@ -27,19 +27,10 @@ class ChainRelay(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="agora-relay-")
-        cls.anvil = Anvil(os.path.join(cls.dir, "anvil-state.json"))
+        cls.anvil = ChainNode("anvil", os.path.join(cls.dir, "anvil-state.json"))
         try:
-            keyfile = os.path.join(cls.dir, "deployer.key")
-            with open(keyfile, "w") as f:
-                f.write(KEYS[0] + "\n")
-            os.chmod(keyfile, 0o600)
-            chaindir = os.path.join(cls.dir, "deploy")
-            r = subprocess.run([BIN, "chain", "deploy", "--chain-rpc", cls.anvil.url, "--key-file",
-                                keyfile, "--data-dir", chaindir,
-                                "--contracts-dir", os.path.join(SRC, "contracts")],
-                               capture_output=True, text=True, timeout=600)
-            assert r.returncode == 0, r.stderr + r.stdout
-            cls.manifest = os.path.join(chaindir, "chain.json")
+            keyfile = write_key(os.path.join(cls.dir, "deployer.key"), KEYS[0])
+            cls.manifest = deploy(cls.anvil.url, keyfile, os.path.join(cls.dir, "deploy"))
             with open(cls.manifest) as f:
                 cls.contracts = json.load(f)["contracts"]
             cls.node = Node(args=["--chain-rpc", cls.anvil.url, "--chain-manifest", cls.manifest,

@@ -316,9 +316,9 @@ class CrashDuringIndexing(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        from test_chain import Anvil  # the same anvil harness as test_chain.py
+        from chainlib import ChainNode  # the dev-chain harness of the chain tests
         cls.dir = tempfile.mkdtemp(prefix="agora-crash-chain-")
-        cls.anvil = Anvil(os.path.join(cls.dir, "anvil-state.json"))
+        cls.anvil = ChainNode("anvil", os.path.join(cls.dir, "anvil-state.json"))
         cls.dirs = [cls.dir]
 
     @classmethod
@@ -328,7 +328,7 @@ class CrashDuringIndexing(unittest.TestCase):
             shutil.rmtree(d, ignore_errors=True)
 
     def js(self, cmd, **args):
-        from test_chain import HELPER
+        from chainlib import HELPER
         r = subprocess.run(["node", HELPER, self.anvil.url, self.manifest, cmd, json.dumps(args)],
                            capture_output=True, text=True, timeout=120, cwd=SRC)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -363,7 +363,7 @@ class CrashDuringIndexing(unittest.TestCase):
             db.close()
 
     def test_kill_while_indexing_purchases(self):
-        from test_chain import KEYS
+        from chainlib import KEYS
         keyfile = os.path.join(self.dir, "deployer.key")
         with open(keyfile, "w") as f:
             f.write(KEYS[0] + "\n")

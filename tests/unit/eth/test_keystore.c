@@ -116,3 +116,142 @@ TEST(keystore_rejects_hostile)
     ASSERT(strstr(e.msg, "address"));
     json_decref(ks);
 }
+
+/* write_file() writes `text` to dir/name with `mode` and returns the path (static storage). */
+static const char *write_file(const char *dir, const char *name, const char *text, mode_t mode)
+{
+    static char path[4][PATH_MAX];
+    static int slot;
+    char *p = path[slot++ % 4];
+    FILE *f;
+
+    snprintf(p, PATH_MAX, "%s/%s", dir, name);
+    ASSERT((f = fopen(p, "w")));
+    fputs(text, f);
+    fclose(f);
+    ASSERT_OK(chmod(p, mode));
+    return p;
+}
+
+/* keystore_load_key(): raw hex keys (0600 only), keystores with a passphrase file, refusals. */
+TEST(load_key_files)
+{
+    const char *dir = test_tmpdir();
+    uint8_t want[32], key[32];
+    struct ag_err e = {0};
+    json_t *ks = NULL;
+    char *text;
+
+    ASSERT_OK(keystore_parse_hex_key(SPEC_KEY, want));
+    /* a raw key, with or without 0x and white space */
+    ASSERT_OK(keystore_load_key(write_file(dir, "a.key", "0x" SPEC_KEY "\n", 0600), NULL, key, &e));
+    ASSERT(!memcmp(key, want, 32));
+    ASSERT_OK(keystore_load_key(write_file(dir, "b.key", "  " SPEC_KEY "  ", 0400), NULL, key, &e));
+    ASSERT(!memcmp(key, want, 32));
+    /* readable by the group or others: refused, and the key is not in the message */
+    ASSERT_EQ(keystore_load_key(write_file(dir, "c.key", SPEC_KEY, 0640), NULL, key, &e),
+              AG_EFORBIDDEN);
+    ASSERT(strstr(e.msg, "chmod 600") && !strstr(e.msg, SPEC_KEY));
+    ASSERT_EQ(keystore_load_key(write_file(dir, "d.key", SPEC_KEY, 0604), NULL, key, &e),
+              AG_EFORBIDDEN);
+    /* not a key */
+    ASSERT_EQ(keystore_load_key(write_file(dir, "e.key", "0x1234", 0600), NULL, key, &e),
+              AG_EINVAL);
+    ASSERT_EQ(keystore_load_key(write_file(dir, "f.key", "00" SPEC_KEY, 0600), NULL, key, &e),
+              AG_EINVAL);
+    ASSERT_EQ(
+        keystore_load_key(
+            write_file(dir, "g.key",
+                       "0000000000000000000000000000000000000000000000000000000000000000", 0600),
+            NULL, key, &e),
+        AG_EINVAL);
+    ASSERT_EQ(keystore_load_key("/nonexistent/key", NULL, key, &e), AG_EIO);
+    /* a keystore: needs a private passphrase file holding the right passphrase */
+    ASSERT_OK(keystore_encrypt(want, "s3cret", 6, 1024, &ks, &e));
+    ASSERT((text = json_dumps(ks, 0)));
+    const char *ksp = write_file(dir, "ks.json", text, 0644);
+    free(text);
+    json_decref(ks);
+    ASSERT_EQ(keystore_load_key(ksp, NULL, key, &e), AG_EINVAL);
+    ASSERT(strstr(e.msg, "passphrase file"));
+    ASSERT_EQ(keystore_load_key(ksp, write_file(dir, "open.pass", "s3cret\n", 0644), key, &e),
+              AG_EFORBIDDEN);
+    ASSERT_EQ(keystore_load_key(ksp, write_file(dir, "wrong.pass", "nope\n", 0600), key, &e),
+              AG_EUNAUTH);
+    memset(key, 0, sizeof(key));
+    ASSERT_OK(
+        keystore_load_key(ksp, write_file(dir, "good.pass", "s3cret\r\nignored", 0600), key, &e));
+    ASSERT(!memcmp(key, want, 32));
+}
+
+static void count_one(const char *path, const uint8_t a[20], void *ud)
+{
+    (void)path;
+    (void)a;
+    (*(int *)ud)++;
+}
+
+/* keystore_pick() and keystore_scan(): the one keystore, by address, several, none. */
+TEST(pick_keystores)
+{
+    const char *dir = test_tmpdir();
+    uint8_t k1[32], k2[32], a1[20], a2[20], got[20];
+    char path[2048], p[PATH_MAX];
+    struct ag_err e = {0};
+    json_t *ks = NULL;
+    int n = 0;
+
+    ASSERT_EQ(keystore_pick("/nonexistent/dir", NULL, path, sizeof(path), got, &e), AG_ENOTFOUND);
+    ASSERT_EQ(keystore_pick(dir, NULL, path, sizeof(path), got, &e), AG_ENOTFOUND);
+    ASSERT(strstr(e.msg, "agora wallet new"));
+    ASSERT_OK(secp_keygen(k1));
+    ASSERT_OK(secp_keygen(k2));
+    secp_address(k1, a1);
+    secp_address(k2, a2);
+    ASSERT_OK(keystore_encrypt(k1, "x", 1, 1024, &ks, &e));
+    snprintf(p, sizeof(p), "%s/one.json", dir);
+    ASSERT_OK(keystore_write_file(p, ks, &e));
+    json_decref(ks);
+    write_file(dir, "notes.txt", "not a keystore", 0600);
+    ASSERT_OK(keystore_pick(dir, NULL, path, sizeof(path), got, &e));
+    ASSERT(!memcmp(got, a1, 20));
+    ASSERT_STR_EQ(path, p);
+    ASSERT_EQ(keystore_pick(dir, a2, path, sizeof(path), got, &e), AG_ENOTFOUND);
+    ASSERT_OK(keystore_encrypt(k2, "x", 1, 1024, &ks, &e));
+    snprintf(p, sizeof(p), "%s/two.json", dir);
+    ASSERT_OK(keystore_write_file(p, ks, &e));
+    json_decref(ks);
+    ASSERT_EQ(keystore_pick(dir, NULL, path, sizeof(path), got, &e), AG_EEXISTS);
+    ASSERT(strstr(e.msg, "--from"));
+    ASSERT_OK(keystore_pick(dir, a2, path, sizeof(path), got, &e));
+    ASSERT(!memcmp(got, a2, 20));
+    ASSERT_EQ(keystore_scan(dir, NULL, count_one, &n), 2);
+    ASSERT_EQ(n, 2);
+}
+
+/* keystore_passphrase_file(): the first line, a size cap. */
+TEST(passphrase_files)
+{
+    const char *dir = test_tmpdir();
+    char pass[KEYSTORE_MAX_PASS], big[KEYSTORE_MAX_PASSFILE + 10];
+    struct ag_err e = {0};
+
+    ASSERT_OK(keystore_passphrase_file(write_file(dir, "a", "line one\nline two\n", 0600), pass,
+                                       sizeof(pass), &e));
+    ASSERT_STR_EQ(pass, "line one");
+    ASSERT_OK(keystore_passphrase_file(write_file(dir, "b", "", 0600), pass, sizeof(pass), &e));
+    ASSERT_STR_EQ(pass, "");
+    /* a long line of a file within the cap is read whole; a larger file is refused; a buffer
+     * too small for the line is an error, never a truncated passphrase */
+    memset(big, 'p', sizeof(big) - 1);
+    big[KEYSTORE_MAX_PASSFILE - 1] = '\0';
+    ASSERT_OK(keystore_passphrase_file(write_file(dir, "c", big, 0600), pass, sizeof(pass), &e));
+    ASSERT_EQ(strlen(pass), KEYSTORE_MAX_PASSFILE - 1);
+    big[KEYSTORE_MAX_PASSFILE - 1] = 'p';
+    big[sizeof(big) - 1] = '\0';
+    ASSERT_EQ(keystore_passphrase_file(write_file(dir, "d", big, 0600), pass, sizeof(pass), &e),
+              AG_ETOOBIG);
+    ASSERT_EQ(keystore_passphrase_file(write_file(dir, "e", "0123456789\n", 0600), pass, 8, &e),
+              AG_ETOOBIG);
+    ASSERT_EQ(keystore_passphrase_file("/nonexistent", pass, sizeof(pass), &e), AG_EIO);
+}
