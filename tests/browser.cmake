@@ -1,7 +1,8 @@
 # Browser tests: playwright-core (npm) driving Debian's chromium against a
 # real `agora serve`; one CTest entry per tests/browser/test_*.mjs, named
 # browser.<name>. Screenshots land in tests/out/screenshots of the build.
-# browser.market also runs a real anvil and `agora chain deploy`.
+# browser.market and browser.disputes also run a real anvil and `agora
+# chain deploy`; browser.a11y runs axe-core (npm) on every main page.
 find_program(AGORA_NODE_FOR_TESTS node)
 if(AGORA_NODE_FOR_TESTS)
   file(GLOB browser_tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/browser/test_*.mjs)
@@ -14,9 +15,12 @@ if(AGORA_NODE_FOR_TESTS)
       TIMEOUT 900
       RESOURCE_LOCK chromium)
   endforeach()
-  # browser.market deploys the contracts: let the compile happen once, in
-  # the contracts' fixture agora_contracts (tests/contracts.cmake).
-  if(TEST browser.market)
-    set_tests_properties(browser.market PROPERTIES FIXTURES_REQUIRED agora_contracts)
-  endif()
+  # browser.market and browser.disputes deploy the contracts: let the
+  # compile happen once, in the contracts' fixture agora_contracts
+  # (tests/contracts.cmake).
+  foreach(t browser.market browser.disputes)
+    if(TEST ${t})
+      set_tests_properties(${t} PROPERTIES FIXTURES_REQUIRED agora_contracts)
+    endif()
+  endforeach()
 endif()

@@ -3,7 +3,7 @@
 // playwright-core, and watch every page for console errors and failed
 // requests.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,8 +36,9 @@ export function outDir() {
 // prints its address. With seed, the demo marketplace is loaded first.
 // Starts a real anvil on a free port and deploys the contracts into a
 // fresh directory with `agora chain deploy` (anvil's first development key,
-// as `make run` does); resolves {rpc, manifest, stop()}.
-export async function startChain() {
+// as `make run` does; deployArgs adds options, e.g. ['--arbitrator',
+// 'panel']); resolves {rpc, manifest, stop()}.
+export async function startChain({ deployArgs = [] } = {}) {
   const anvil = path.join(here, '..', '..', 'node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil');
   if (!existsSync(anvil)) fail(`no anvil at ${anvil} (npm ci)`);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'agora-chain-'));
@@ -66,7 +67,7 @@ export async function startChain() {
     writeFileSync(key, `${ANVIL_KEYS[0]}\n`, { mode: 0o600 });
     const dir = path.join(tmp, 'deploy');
     const r = spawnSync(BIN, ['chain', 'deploy', '--chain-rpc', rpc, '--key-file', key, '--data-dir', dir,
-      '--contracts-dir', path.join(here, '..', '..', 'contracts')], { encoding: 'utf8', timeout: 600000 });
+      '--contracts-dir', path.join(here, '..', '..', 'contracts'), ...deployArgs], { encoding: 'utf8', timeout: 600000 });
     if (r.status !== 0) fail(`agora chain deploy failed: ${r.stderr}${r.stdout}`);
     return { rpc, manifest: path.join(dir, 'chain.json'), stop };
   } catch (err) {
@@ -141,14 +142,30 @@ export async function launch() {
 }
 
 // A fresh context (own cookies and storage) at desktop or phone size, with
-// a watcher that records console errors, page errors, failed requests and
+// reduced motion (no CSS transitions caught half-way in a screenshot or a
+// contrast check), with a watcher that records console errors, page errors, failed requests and
 // HTTP error responses.
 export async function newPage(browser, { phone = false, theme = 'light' } = {}) {
   const context = await browser.newContext(phone
-    ? { viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true, colorScheme: theme }
-    : { viewport: { width: 1280, height: 800 }, colorScheme: theme });
+    ? { viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true, colorScheme: theme, reducedMotion: 'reduce' }
+    : { viewport: { width: 1280, height: 800 }, colorScheme: theme, reducedMotion: 'reduce' });
   const page = await context.newPage();
   const problems = [];
+  watch(page, problems);
+  return {
+    page,
+    context,
+    problems,
+    // Problems since the last call, cleared.
+    take() {
+      return problems.splice(0, problems.length);
+    },
+  };
+}
+
+// Records the page's console errors, page errors, failed requests and HTTP
+// error responses into `problems`; accepts dialogs (confirm()).
+export function watch(page, problems) {
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
   });
@@ -162,21 +179,39 @@ export async function newPage(browser, { phone = false, theme = 'light' } = {}) 
   });
   page.on('dialog', (d) => d.accept());
   page.setDefaultTimeout(20000);
-  return {
-    page,
-    context,
-    problems,
-    // Problems since the last call, cleared.
-    take() {
-      return problems.splice(0, problems.length);
-    },
-  };
+  return page;
 }
 
-// Opens a hash route and waits for the page to settle: the app booted and
-// no spinner or placeholder is left.
+// A browser wallet (EIP-1193) in every page of the context: anvil's own
+// wallet (its unlocked development accounts sign personal_sign,
+// eth_signTypedData_v4 and eth_sendTransaction), reached through a function
+// the test exposes: the page itself may only talk to its node.
+export async function injectWallet(context, chainRpc, account) {
+  await context.exposeFunction('agoraTestWallet', async (method, params) => JSON.stringify(await fetch(chainRpc, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  }).then((r) => r.json())));
+  await context.addInitScript((acct) => {
+    window.ethereum = {
+      async request({ method, params }) {
+        if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [acct];
+        const j = JSON.parse(await window.agoraTestWallet(method, params || []));
+        if (j.error) throw Object.assign(new Error(j.error.message), { code: j.error.code, data: j.error.data });
+        return j.result;
+      },
+      on() {},
+      removeListener() {},
+    };
+  }, account);
+}
+
+// Opens a hash route (reloads it when it is on screen already) and waits
+// for the page to settle: the app booted and no spinner or placeholder is
+// left.
 export async function visit(page, base, hash) {
-  await page.goto(`${base}/${hash}`);
+  const url = `${base}/${hash}`;
+  // goto() to the address on screen changes nothing: load it again.
+  if (page.url() === url) await page.reload();
+  else await page.goto(url);
   await settle(page);
 }
 
@@ -204,6 +239,30 @@ export async function audit(page) {
     if (document.documentElement.scrollWidth > window.innerWidth + 1) issues.push(`horizontal overflow (${document.documentElement.scrollWidth}px)`);
     return issues;
   });
+}
+
+// axe-core (npm) run on the page on screen, WCAG 2.x A and AA rules and
+// best practices (contrast, labels, names of buttons and links, landmarks,
+// ARIA). Returns the serious and critical violations, one line each with
+// the first few offending elements. The script is evaluated through the
+// DevTools protocol, which the page's CSP (script-src 'self') does not
+// govern, so the page runs under its real policy.
+let axeSource = null;
+export async function axe(page) {
+  if (!axeSource) axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  // Colours at rest: no hover state left by the last click (the contexts
+  // also ask for reduced motion, so no transition is caught half-way).
+  await page.mouse.move(0, 0);
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+    resultTypes: ['violations'],
+  }).then((r) => r.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map((n) => `${n.target.join(' ')}${n.failureSummary ? ` (${n.failureSummary.replace(/\s+/g, ' ').slice(0, 200)})` : ''}`),
+  }))));
+  return result.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `axe ${v.impact} ${v.id}: ${v.help}: ${v.nodes.slice(0, 3).join(' | ')}${v.nodes.length > 3 ? ` (+${v.nodes.length - 3} more)` : ''}`);
 }
 
 export async function run(name, fn) {

@@ -9,15 +9,24 @@
 // user connects a burner wallet, takes faucet ETH and tokens, buys the paid
 // model (permit + buy, through the node's relay), downloads it, and reviews
 // it: the review is "Verified licence". The seller's dashboard shows the
-// sale and, after the escrow window (anvil's clock moved), withdraws.
-// New pages are screenshotted at desktop and phone width; any console
-// error or failed request not provoked on purpose fails the test.
+// sale and, after the escrow window (anvil's clock moved), withdraws; the
+// buyer's stale "Open a dispute" is then refused by the contract
+// (DisputeWindowClosed, read by name). A third user buys with a browser
+// wallet and disputes the purchase from the library (the reason checked
+// first); the seller's dashboard shows the sale as disputed with the reason;
+// the arbitrator (the deployer, through a browser wallet) rules refund from
+// the Disputes view; the buyer's tokens come back, the node refuses the
+// download, and the library and model page say "Refunded". Second tabs left
+// open show that a repeated dispute or ruling is refused by name too.
+// New pages are screenshotted at desktop and phone width and checked with
+// axe-core; any console error or failed request not provoked on purpose
+// fails the test.
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import {
-  audit, check, launch, newPage, outDir, register, run, settle, startChain, startNode, visit,
+  audit, axe, check, injectWallet, launch, newPage, outDir, register, run, settle, startChain, startNode, visit, watch,
 } from './lib.mjs';
 
 const FREE_BYTES = Buffer.alloc(9 * 1024 * 1024 + 12345);
@@ -39,7 +48,7 @@ async function rpc(url, method, params = []) {
 }
 
 async function shoot(p, name, { phone = false } = {}) {
-  const issues = [...p.take(), ...await audit(p.page)];
+  const issues = [...p.take(), ...await audit(p.page), ...await axe(p.page)];
   await p.page.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
   await p.page.screenshot({ path: path.join(outDir(), `${name}-${phone ? 'phone' : 'desktop'}.png`), fullPage: true });
   check(issues.length === 0, `${name} (${phone ? 'phone' : 'desktop'}): ${issues.join('; ')}`);
@@ -50,6 +59,31 @@ async function download(page, selector) {
   const file = await dl.path();
   check(!(await dl.failure()), `download of ${dl.suggestedFilename()} failed`);
   return readFileSync(file);
+}
+
+// Shoots the page (desktop width) in the dark theme, switched with the
+// navigation's toggle, and switches back.
+async function shootDark(p, name) {
+  await p.page.click('#theme-toggle');
+  check(await p.page.evaluate(() => document.documentElement.getAttribute('data-bs-theme')) === 'dark', `${name}: dark theme on`);
+  await shoot(p, `${name}-dark`);
+  await p.page.click('#theme-toggle');
+}
+
+// Shoots the page at desktop width, then at phone width, and back.
+async function shootBoth(p, name) {
+  await shoot(p, name);
+  await p.page.setViewportSize({ width: 390, height: 844 });
+  await settle(p.page);
+  await shoot(p, name, { phone: true });
+  await p.page.setViewportSize({ width: 1280, height: 800 });
+}
+
+// A second tab of the same browser context (same session and wallet),
+// watched like the first.
+async function secondTab(p) {
+  const page = watch(await p.context.newPage(), p.problems);
+  return page;
 }
 
 async function burnerWithFaucet(p, base) {
@@ -185,6 +219,8 @@ run('browser.market', async () => {
     await b.page.waitForSelector('#library-list >> text=sam_seller/paid-tiny');
     const again = await download(b.page, '#library-list a.file-download');
     check(sha(again) === sha(PAID_BYTES), 'the library downloads the bought file');
+    await b.page.waitForSelector('.library-item[data-purchase="1"] .open-dispute');
+    check((await b.page.textContent('.library-item[data-purchase="1"]')).includes('You can dispute this purchase until'), 'the library shows the dispute window');
     await shoot(b, 'library');
 
     // --- the seller's dashboard: the sale, then withdraw after escrow --------
@@ -199,6 +235,18 @@ run('browser.market', async () => {
     await shoot(s, 'dashboard');
     await rpc(chain.rpc, 'evm_increaseTime', [3 * 86400 + 60]);
     await rpc(chain.rpc, 'evm_mine', []);
+    // The buyer's library, loaded inside the window, still offers a dispute:
+    // the contract refuses it now, and the UI says why by the error's name.
+    await b.page.click('.library-item[data-purchase="1"] .open-dispute');
+    await b.page.fill('.library-item[data-purchase="1"] .dispute-form textarea[name=reason]', 'Too late, but trying.');
+    await b.page.click('.library-item[data-purchase="1"] .dispute-form button[type=submit]');
+    await b.page.waitForSelector('.library-item[data-purchase="1"] .dispute-form .alert-danger >> text=/dispute window of this purchase closed on/');
+    check(await b.page.locator('.library-item[data-purchase="1"] .buy-step[data-step="send"].failed').count() === 1, 'the failed step is marked');
+    expectClean(b, 'a dispute after the window is refused (DisputeWindowClosed)');
+    await b.page.reload();
+    await settle(b.page);
+    await b.page.waitForSelector('.library-item[data-purchase="1"] >> text=/dispute window closed on/');
+    check(await b.page.locator('.library-item[data-purchase="1"] .open-dispute').count() === 0, 'no dispute offered after the window');
     await s.page.click('a[href="#/wallet"]');
     await settle(s.page);
     await s.page.click('a[href="#/dashboard"]');
@@ -218,22 +266,8 @@ run('browser.market', async () => {
     // eth_sendTransaction), reached through a function the test exposes:
     // the page itself may only talk to its node.
     const c = await newPage(browser);
-    const [, , , carlAddr] = await rpc(chain.rpc, 'eth_accounts');
-    await c.context.exposeFunction('agoraTestWallet', async (method, params) => JSON.stringify(await fetch(chain.rpc, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-    }).then((r) => r.json())));
-    await c.context.addInitScript((account) => {
-      window.ethereum = {
-        async request({ method, params }) {
-          if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [account];
-          const j = JSON.parse(await window.agoraTestWallet(method, params || []));
-          if (j.error) throw Object.assign(new Error(j.error.message), { code: j.error.code, data: j.error.data });
-          return j.result;
-        },
-        on() {},
-        removeListener() {},
-      };
-    }, carlAddr);
+    const [deployerAddr, , , carlAddr] = await rpc(chain.rpc, 'eth_accounts');
+    await injectWallet(c.context, chain.rpc, carlAddr);
     await visit(c.page, base, '#/login');
     await c.page.click('button:has-text("Sign in with your browser wallet")');
     await c.page.waitForSelector('#logout', { state: 'attached' });
@@ -253,6 +287,122 @@ run('browser.market', async () => {
     await settle(s.page);
     await s.page.waitForFunction(() => document.querySelector('#stat-sales')?.textContent === '2');
     check(await s.page.textContent('#stat-escrow') === '4.875 AGR', 'the second sale is in escrow');
+
+    // --- a dispute: the buyer disputes, the arbitrator refunds ----------------
+    const agr = async (addr) => BigInt(await rpc(chain.rpc, 'eth_call', [{ to: JSON.parse(readFileSync(chain.manifest, 'utf8')).contracts.AgoraToken.address, data: `0x70a08231${addr.slice(2).toLowerCase().padStart(64, '0')}` }, 'latest']));
+    const carlBefore = await agr(carlAddr);
+    const fileUrl = `${base}/api/v1/models/sam_seller/paid-tiny/versions/1.0.0/files/paid.onnx`;
+    const REASON = 'The weights are not what the card promised: accuracy 12% on the stated benchmark, not 91%.';
+    const item = '.library-item[data-purchase="2"]';
+    await visit(c.page, base, '#/library');
+    const stale = await secondTab(c); // a second tab, left open before the dispute
+    await visit(stale, base, '#/library');
+    await c.page.waitForSelector(`${item} .open-dispute`);
+    await c.page.click(`${item} .open-dispute`);
+    check(await c.page.evaluate(() => document.activeElement?.name === 'reason'), 'opening the form focuses the reason');
+    // The reason is checked as the contract checks it, beside the field.
+    await c.page.click(`${item} .dispute-form button[type=submit]`);
+    await c.page.waitForSelector(`${item} textarea[name=reason][aria-invalid="true"]`);
+    check((await c.page.textContent(`${item} .dispute-form .invalid-feedback`)).includes('Say why'), 'an empty reason is refused beside the field');
+    await c.page.fill(`${item} textarea[name=reason]`, '\u00e9'.repeat(513));
+    await c.page.click(`${item} .dispute-form button[type=submit]`);
+    await c.page.waitForSelector(`${item} .dispute-form .invalid-feedback >> text=/1,026 bytes long; at most 1,024/`);
+    await c.page.fill(`${item} textarea[name=reason]`, REASON);
+    await shootBoth(c, 'library-dispute-form');
+    await c.page.click(`${item} .dispute-form button[type=submit]`);
+    await c.page.waitForSelector(`${item} .dispute-state[data-ruling="pending"]`, { timeout: 90000 });
+    check(await c.page.textContent(`${item} .status-badge`) === 'Disputed', 'the library marks the purchase disputed');
+    check((await c.page.textContent(`${item} .dispute-reason`)).includes(REASON), 'the library shows the reason');
+    check((await c.page.textContent(`${item} .dispute-state`)).includes('Dispute #1'), 'the library names the dispute');
+    check(await c.page.evaluate(() => document.activeElement?.classList.contains('dispute-state')), 'focus moves to the dispute state');
+    await shootBoth(c, 'library-disputed');
+    await shootDark(c, 'library-disputed');
+    const during = await c.context.request.get(fileUrl);
+    check(during.status() === 200 && sha(await during.body()) === sha(PAID_BYTES), `the licence stands while the dispute is open (${during.status()})`);
+    // The tab left open still offers the form: the contract refuses a second dispute.
+    await stale.click(`${item} .open-dispute`);
+    await stale.fill(`${item} textarea[name=reason]`, 'Once more.');
+    await stale.click(`${item} .dispute-form button[type=submit]`);
+    await stale.waitForSelector(`${item} .dispute-form .alert-danger >> text=This purchase is already disputed`);
+    await stale.close();
+    expectClean(c, 'open a dispute');
+
+    // The seller sees the sale disputed, with the reason.
+    await visit(s.page, base, '#/dashboard');
+    await s.page.waitForSelector('#disputed-note');
+    const saleRow = '#sales-table tr:has(.dispute-note:has-text("Dispute #1"))';
+    check((await s.page.textContent(`${saleRow} .status-badge`)) === 'Disputed', 'the dashboard marks the sale disputed');
+    check((await s.page.textContent(`${saleRow} .dispute-reason`)).includes(REASON), 'the dashboard shows the buyer\u2019s reason');
+    check(await s.page.textContent('#stat-escrow') === '4.875 AGR', 'the disputed sale stays counted in escrow');
+    await shoot(s, 'dashboard-disputed');
+    await shootDark(s, 'dashboard-disputed');
+    check(await s.page.locator('#arbitrator-card').count() === 0, 'the seller is not offered the arbitrator\u2019s view');
+    check(await s.page.isHidden('#nav-disputes'), 'no Disputes link in the seller\u2019s menu');
+    expectClean(s, 'the dashboard shows the dispute');
+
+    // A wallet without the role sees why it cannot rule.
+    await visit(c.page, base, '#/disputes');
+    await c.page.waitForSelector('#not-arbitrator');
+    check((await c.page.textContent('#not-arbitrator')).toLowerCase().includes(deployerAddr.toLowerCase()), 'the view names the arbitrator');
+    check(await c.page.isHidden('#nav-disputes'), 'no Disputes link in the buyer\u2019s menu');
+    await shoot(c, 'disputes-not-arbitrator');
+
+    // The arbitrator: the deployer's account in a browser wallet, not signed in.
+    const a = await newPage(browser);
+    await injectWallet(a.context, chain.rpc, deployerAddr);
+    await visit(a.page, base, '#/wallet');
+    await a.page.click('#connect-injected');
+    await a.page.waitForSelector('#wallet-address');
+    await a.page.waitForSelector('#arbitrator-card');
+    check(await a.page.isVisible('#nav-disputes a[href="#/disputes"]'), 'the arbitrator\u2019s menu gains a Disputes link');
+    await a.page.click('#arbitrator-card a[href="#/disputes"]');
+    await settle(a.page);
+    await a.page.waitForSelector('.dispute-card[data-dispute="1"]');
+    check(await a.page.getAttribute('#nav-disputes a', 'aria-current') === 'page', 'the Disputes link is the current page');
+    await a.page.reload();
+    check(await a.page.isVisible('#nav-disputes a'), 'the Disputes link is remembered');
+    await settle(a.page);
+    await a.page.waitForSelector('.dispute-card[data-dispute="1"]');
+    const card = await a.page.textContent('.dispute-card[data-dispute="1"]');
+    check(card.includes(REASON) && card.includes('sam_seller/paid-tiny') && card.includes('#2, 5 AGR'), `the arbitrator sees the dispute (${card})`);
+    await shootBoth(a, 'disputes');
+    const staleArb = await secondTab(a);
+    await visit(staleArb, base, '#/disputes');
+    await staleArb.waitForSelector('.dispute-card[data-dispute="1"] .rule-release');
+    await a.page.click('.dispute-card[data-dispute="1"] .rule-refund');
+    await a.page.waitForSelector('#ruled-disputes tr[data-dispute="1"] >> text=Refunded', { timeout: 60000 });
+    check(await a.page.locator('.dispute-card').count() === 0, 'nothing left to rule');
+    await shoot(a, 'disputes-ruled');
+    await staleArb.click('.dispute-card[data-dispute="1"] .rule-release');
+    await staleArb.waitForSelector('.dispute-card[data-dispute="1"] .alert-danger >> text=Dispute #1 has already been ruled.');
+    await staleArb.close();
+    expectClean(a, 'the arbitrator rules refund');
+
+    // The buyer: repaid, the licence revoked, the download refused.
+    check(await agr(carlAddr) === carlBefore + 5n * 10n ** 18n, 'the refund returned the 5 AGR to the buyer\u2019s wallet');
+    for (let i = 0; i < 120; i += 1) {
+      const r = await c.context.request.get(`${base}/api/v1/library`);
+      if ((await r.json()).items.some((x) => String(x.purchase_id) === '2' && x.status === 'refunded')) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    const after = await c.context.request.get(fileUrl);
+    check(after.status() === 403, `the node refuses the refunded buyer's download (${after.status()})`);
+    await visit(c.page, base, '#/library');
+    await c.page.waitForSelector(`${item} .dispute-state[data-ruling="refund"]`);
+    check(await c.page.textContent(`${item} .status-badge`) === 'Refunded', 'the library says Refunded');
+    check(await c.page.locator(`${item} a.file-download`).count() === 0, 'no download link after the refund');
+    check((await c.page.textContent(`${item}`)).includes('Download refused: licence revoked'), 'the library says the download is refused');
+    await shootBoth(c, 'library-refunded');
+    await shootDark(c, 'library-refunded');
+    await visit(c.page, base, '#/m/sam_seller/paid-tiny');
+    await c.page.waitForSelector('#refund-note');
+    check(await c.page.locator('text=Licence needed').count() === 1, 'the model page locks the file again');
+    expectClean(c, 'the buyer after the refund');
+    await visit(s.page, base, '#/dashboard');
+    await s.page.waitForSelector(`${saleRow} .status-badge:text-is("Refunded")`);
+    check(await s.page.textContent('#stat-sales') === '1', 'the refunded sale no longer counts');
+    check((await s.page.textContent(saleRow)).includes('refunded to the buyer'), 'the dashboard shows the ruling');
+    expectClean(s, 'the seller after the refund');
 
     // --- the new pages at phone width ----------------------------------------
     for (const [who, pages] of [[s, [['wallet', '#/wallet'], ['dashboard', '#/dashboard']]],

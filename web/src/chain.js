@@ -223,12 +223,29 @@ const FRIENDLY = {
   VersionExists: () => 'This version is already published on-chain.',
   NotModelOwner: () => 'This wallet does not own the model on-chain.',
   EscrowLocked: () => 'The escrow window of this sale has not ended yet.',
+  DisputeWindowClosed: (a) => `The dispute window of this purchase closed on ${new Date(Number(a[1]) * 1000).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}: it can no longer be disputed.`,
+  NotBuyer: () => 'Only the wallet that paid for this licence can dispute it. Connect that wallet.',
+  NotEscrowed: (a) => ({
+    2: 'This purchase is already disputed: the arbitrator will rule on it.',
+    3: 'This purchase was already released to the seller: it can no longer be disputed.',
+    4: 'This purchase was already refunded.',
+  })[Number(a[1])] || 'This purchase is no longer in escrow.',
+  InvalidReason: (a) => `The reason must be 1 to ${a[1]} bytes long; this one is ${a[0]}.`,
+  PurchaseNotFound: (a) => `There is no purchase #${a[0]} on-chain.`,
+  DisputeNotFound: (a) => `There is no dispute #${a[0]} on-chain.`,
+  AlreadyRuled: (a) => `Dispute #${a[0]} has already been ruled.`,
+  CaseRuled: (a) => `Dispute #${a[1]} has already been ruled.`,
+  InvalidRuling: () => 'A ruling is refund or release.',
+  RulingOutOfRange: () => 'A ruling is refund or release.',
+  NotArbitrator: () => 'This wallet does not hold the marketplace\u2019s arbitrator role.',
+  NotArbiter: () => 'This wallet is not an arbiter of the marketplace\u2019s arbitration panel.',
 };
 
-const errorInterfaces = [ABI.Marketplace, ABI.AgoraToken, ABI.ModelRegistry].map((a) => new Interface(a));
+const errorInterfaces = [ABI.Marketplace, ABI.AgoraToken, ABI.ModelRegistry, ABI.ArbitrationPanel].map((a) => new Interface(a));
 
-// A revert's custom error, whichever of the three contracts raised it (a
-// token error surfaces inside a marketplace call): {name, args} or null.
+// A revert's custom error, whichever of the contracts raised it (a token
+// error surfaces inside a marketplace call, a marketplace error inside the
+// arbitration panel's): {name, args} or null.
 function decodeRevert(data) {
   for (const i of errorInterfaces) {
     try {

@@ -1,7 +1,8 @@
 // chaininfo.js - what the UI knows about the node's chain without the
 // wallet code (and without ethers, which chain.js loads on demand): the
 // node's chain info, whether it is a development chain, whether a browser
-// wallet is injected, linked addresses, the faucet, and formatting.
+// wallet is injected, linked addresses, the faucet, formatting, and the
+// navigation's Disputes link for the arbitrator's wallet.
 
 import { api } from './api.js';
 
@@ -37,6 +38,31 @@ export function faucet(address) {
 export async function linkedAddresses(signal) {
   const r = await api('GET', '/auth/wallets', { signal });
   return (r.wallets || []).map((w) => String(w.address).toLowerCase());
+}
+
+const ARBITER_KEY = 'agora.arbiter';
+
+// Shows the navigation's Disputes link when `address` (the connected
+// wallet) holds the arbitrator role, hides it when null, and remembers it
+// for the next visit, which shows the link before the wallet code loads
+// (the Disputes view itself checks the role again).
+export function markArbiter(address) {
+  try {
+    if (address) localStorage.setItem(ARBITER_KEY, String(address).toLowerCase());
+    else localStorage.removeItem(ARBITER_KEY);
+  } catch { /* storage may be disabled */ }
+  const li = document.getElementById('nav-disputes');
+  if (li) li.hidden = !address;
+}
+
+// At boot: the Disputes link as last known, while a wallet is remembered.
+export function restoreArbiterNav() {
+  let on = false;
+  try {
+    on = Boolean(localStorage.getItem(ARBITER_KEY) && localStorage.getItem('agora.wallet'));
+  } catch { /* storage may be disabled */ }
+  const li = document.getElementById('nav-disputes');
+  if (li) li.hidden = !on;
 }
 
 export function shortAddress(a) {

@@ -7,6 +7,7 @@ import { h, mount } from './dom.js';
 import { initTheme } from './theme.js';
 import { errorAlert, setTitle, userHref } from './components.js';
 import { routes } from './routes.js';
+import { restoreArbiterNav } from './chaininfo.js';
 
 const main = document.getElementById('main');
 let current = null; // AbortController of the page on screen
@@ -151,6 +152,7 @@ function initNav() {
 async function boot() {
   initTheme();
   initNav();
+  restoreArbiterNav();
   session.onChange(renderUser);
   if (session.hinted()) {
     try {

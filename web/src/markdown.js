@@ -90,6 +90,8 @@ function clean(node) {
       child.classList.add('img-fluid');
     }
     if (child.tagName === 'TABLE') child.classList.add('table', 'table-sm', 'table-striped');
+    // A code block may scroll sideways: keyboard users must reach it.
+    if (child.tagName === 'PRE') child.setAttribute('tabindex', '0');
     clean(child);
   }
 }

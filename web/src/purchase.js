@@ -21,12 +21,17 @@ const INDEX_WAIT_MS = 90000;
 // Fills model.licence (the viewer's active purchase of this model, or
 // null) before the page renders. Never throws: without it the page shows
 // the Buy button, and the node still decides every download.
+// model.refunded is the viewer's latest refunded purchase of it (shown
+// as such beside the Buy button), or null.
 export async function loadAccess(model, signal) {
   model.licence = null;
+  model.refunded = null;
   if (!session.signedIn() || isFree(model.price) || !model.chain) return;
   try {
     const r = await api('GET', '/library', { signal });
-    model.licence = r.items.find((p) => p.token_id === model.chain.token_id && p.status !== 'refunded') || null;
+    const mine = r.items.filter((p) => p.token_id === model.chain.token_id);
+    model.licence = mine.find((p) => p.status !== 'refunded') || null;
+    model.refunded = mine.find((p) => p.status === 'refunded') || null;
   } catch { /* shown as not licensed */ }
 }
 
@@ -47,8 +52,10 @@ function filesButton(text) {
   return h('button.btn.btn-success.w-100', { type: 'button', onclick: scrollToFiles }, text);
 }
 
-// The progress of a purchase: one line per step, announced as it changes.
-function stepList(names) {
+// The progress of a transaction (a purchase, a dispute, a ruling): one
+// line per step, announced as it changes. names: [[key, label], ...];
+// set(key, 'pending' | 'active' | 'done' | 'failed', note?).
+export function stepList(names) {
   const items = names.map(([key, label]) => h('li.buy-step.pending', { dataset: { step: key } },
     h('span.step-icon.me-1', { 'aria-hidden': 'true' }, '\u25cb'), h('span.step-label', label), h('span.visually-hidden.step-sr', ': to do'), h('span.step-note.small.text-body-secondary.ms-1')));
   const list = h('ol.list-unstyled.small.mb-0.mt-2.buy-steps', { 'aria-live': 'polite' }, items);
@@ -180,6 +187,11 @@ export function buyBox(model, viewer, idSuffix = '') {
     return h('div', head, sub,
       h('a.btn.btn-primary.w-100', { href: `#/login?next=${encodeURIComponent(location.hash)}` }, 'Log in to buy'));
   }
+  const refundNote = model.refunded
+    ? h('p.small.mb-2.refund-note', { id: `refund-note${idSuffix}` }, h('span.badge.text-bg-secondary.me-1', 'Refunded'),
+      `Your purchase #${model.refunded.purchase_id} was refunded after a dispute and its licence revoked: downloads are refused. `,
+      h('a', { href: '#/library' }, 'See your library'), '.')
+    : null;
   const alertBox = h('div');
   const box = h('div');
   const button = h('button.btn.btn-primary.w-100.buy-btn', { type: 'button', 'aria-describedby': noteId }, `Buy licence for ${formatPrice(chainPrice)}`);
@@ -194,8 +206,8 @@ export function buyBox(model, viewer, idSuffix = '') {
       mount(alertBox, h('div.alert.alert-danger.small.mb-0.mt-2', { role: 'alert' }, msg));
     }
   });
-  return h('div', head, sub, button,
-    h('p.small.text-body-secondary.mt-2.mb-0', { id: noteId }, 'Paid in AGR from your wallet; one signature and one transaction. The payment is held in escrow for the dispute window, then goes to the seller.'),
+  return h('div', head, sub, refundNote, button,
+    h('p.small.text-body-secondary.mt-2.mb-0', { id: noteId }, 'Paid in AGR from your wallet; one signature and one transaction. The payment is held in escrow for the dispute window (you can dispute the purchase from your library meanwhile), then goes to the seller.'),
     box, alertBox);
 }
 

@@ -12,6 +12,7 @@ import { libraryPage } from './pages/library.js';
 const lazy = (load, name) => async (ctx) => (await load())[name](ctx);
 const walletPage = lazy(() => import('./pages/wallet.js'), 'walletPage');
 const dashboardPage = lazy(() => import('./pages/dashboard.js'), 'dashboardPage');
+const disputesPage = lazy(() => import('./pages/disputes.js'), 'disputesPage');
 
 export const routes = [
   { path: '/', page: homePage, nav: 'home' },
@@ -27,4 +28,5 @@ export const routes = [
   { path: '/library', page: libraryPage, nav: 'library' },
   { path: '/dashboard', page: dashboardPage, nav: 'dashboard' },
   { path: '/wallet', page: walletPage, nav: 'wallet' },
+  { path: '/disputes', page: disputesPage, nav: 'disputes' },
 ];

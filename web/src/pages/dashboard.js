@@ -10,10 +10,12 @@ import { busy, emptyState, errorAlert, modelHref, setTitle, spinner, stars, toas
 import { formatCount, formatPrice } from '../format.js';
 import { requireUser } from '../auth.js';
 import { barChart, lineChart } from '../chart.js';
-import { statusBadge } from './library.js';
+import { reasonQuote, statusBadge } from './library.js';
+import { arbitratorCard } from './disputes.js';
 import {
   chainInfo, chainReady, contracts, explainError, relayProvider, restoreWallet, shortAddress, wallet,
 } from '../chain.js';
+import { disputesOf } from '../disputes.js';
 
 const sellerShare = (s) => BigInt(s.price) - BigInt(s.fee) - BigInt(s.royalty);
 const asTokens = (wei) => Number(wei / 10n ** 12n) / 1e6; // for the chart only
@@ -36,6 +38,33 @@ async function blockDays(info, sales) {
     });
   } catch { /* labelled by block */ }
   return (s) => days.get(s.block_number) || `block ${s.block_number}`;
+}
+
+const when = (secs) => new Date(secs * 1000).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+// What a sale's dispute says, under its status: the buyer's reason, and the
+// ruling when there is one.
+function disputeNote(d) {
+  const head = d.ruling === 'pending'
+    ? `Dispute #${d.id}, opened ${when(d.openedAt)}: in escrow until the arbitrator rules.`
+    : `Dispute #${d.id}: ${d.ruling === 'refund' ? 'refunded to the buyer' : 'released to you'} by the arbitrator on ${when(d.ruledAt)}.`;
+  return [h('p.small.mb-1.mt-1', head), reasonQuote(d, 'Buyer\u2019s reason')];
+}
+
+// Fills the sales' dispute notes from the chain (sales not simply in escrow).
+async function fillDisputeNotes(info, sales, notes, signal) {
+  const wanted = sales.filter((s) => s.status !== 'escrowed' && notes.has(s.purchase_id));
+  if (!wanted.length) return;
+  try {
+    const found = await disputesOf(info, wanted);
+    if (signal.aborted) return;
+    for (const s of wanted) {
+      const d = found.get(String(s.purchase_id));
+      mount(notes.get(s.purchase_id), d ? disputeNote(d) : null);
+    }
+  } catch {
+    for (const s of wanted) mount(notes.get(s.purchase_id), h('p.small.text-body-secondary.mb-0', 'The dispute could not be read from the chain just now.'));
+  }
 }
 
 async function salesSection(box, signal) {
@@ -72,7 +101,22 @@ async function salesSection(box, signal) {
     return;
   }
   const canvas = h('canvas', { id: 'revenue-chart', role: 'img', 'aria-label': 'Your cumulative earnings in AGR over time' });
+  const disputed = r.items.filter((s) => s.status === 'disputed');
+  if (disputed.length) {
+    parts.push(h('div.alert.alert-warning.small', { id: 'disputed-note' },
+      `${disputed.length} sale${disputed.length === 1 ? ' is' : 's are'} disputed by the buyer: the payment stays in escrow until the marketplace\u2019s arbitrator rules (refund to the buyer, or release to you). The buyer\u2019s reason is in the table.`));
+  }
   parts.push(h('div.card.mb-3', h('div.card-body', h('h3.h6', 'Earnings over time'), h('div.chart-box', canvas))));
+  const notes = new Map();
+  let released = 0;
+  // Disputes are read for every disputed or refunded sale and the newest
+  // 20 released ones (a release may follow a ruling).
+  const statusCell = (s) => {
+    if (s.status === 'escrowed' || (s.status === 'released' && (released += 1) > 20)) return h('td', statusBadge(s.status));
+    const note = h('div.dispute-note', s.status === 'released' ? null : spinner('Reading the dispute\u2026'));
+    notes.set(s.purchase_id, note);
+    return h('td', statusBadge(s.status), note);
+  };
   parts.push(h('div.table-responsive', h('table.table.table-sm.align-middle', { id: 'sales-table' },
     h('caption', 'Sales, newest first'),
     h('thead', h('tr', ['Model', 'Buyer', 'Price', 'Your share', 'Status', 'Block'].map((c) => h('th', { scope: 'col' }, c)))),
@@ -81,10 +125,11 @@ async function salesSection(box, signal) {
       h('td', h('code', { title: s.buyer }, shortAddress(s.buyer))),
       h('td.text-nowrap', formatPrice(s.price)),
       h('td.text-nowrap', formatPrice(sellerShare(s).toString())),
-      h('td', statusBadge(s.status)),
+      statusCell(s),
       h('td', String(s.block_number))))))));
   mount(box, ...parts);
   if (info && chainReady(info)) {
+    fillDisputeNotes(info, r.items, notes, signal);
     withdrawPanel(withdrawBox, info, r.items, () => salesSection(box, signal));
     const label = await blockDays(info, r.items);
     const byDay = new Map();
@@ -186,16 +231,29 @@ async function listingsSection(box, signal) {
   }
 }
 
+// The shortcut to the Disputes view, for the wallet that holds the
+// arbitrator role.
+async function arbitratorBox(box, signal) {
+  try {
+    const info = await chainInfo({ signal });
+    if (!chainReady(info)) return;
+    await restoreWallet(info);
+    if (!signal.aborted) await arbitratorCard(box, info);
+  } catch { /* a shortcut only */ }
+}
+
 export async function dashboardPage({ main, signal }) {
   setTitle('Seller dashboard');
   if (!requireUser(main, 'see your seller dashboard')) return;
   const salesBox = h('div', spinner('Loading your sales\u2026'));
+  const arbBox = h('div');
   const listBox = h('div', spinner('Loading your listings\u2026'));
   mount(main,
     h('div.d-flex.flex-wrap.justify-content-between.align-items-center.gap-2.mb-3',
       h('h1.h3.mb-0', 'Seller dashboard'),
       h('a.btn.btn-primary', { href: '#/publish' }, 'Publish a model')),
+    arbBox,
     h('section.mb-4', { 'aria-labelledby': 'sales-h' }, h('h2.h5', { id: 'sales-h' }, 'Sales'), salesBox),
     h('section', { 'aria-labelledby': 'dl-h' }, h('h2.h5', { id: 'dl-h' }, 'Your listings'), listBox));
-  await Promise.all([salesSection(salesBox, signal), listingsSection(listBox, signal)]);
+  await Promise.all([salesSection(salesBox, signal), listingsSection(listBox, signal), arbitratorBox(arbBox, signal)]);
 }

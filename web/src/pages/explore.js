@@ -56,7 +56,7 @@ function facetList(title, key, counts, state, apply) {
   const active = state[key];
   const id = `facet-${key}`;
   return h('section.mb-3', { 'aria-labelledby': id },
-    h('h3.h6.text-body-secondary.text-uppercase.small.fw-semibold', { id }, title),
+    h('h2.h6.text-body-secondary.text-uppercase.small.fw-semibold', { id }, title),
     entries.length === 0 && !active ? h('p.small.text-body-secondary.mb-0', 'None in these results') : null,
     h('div.list-group.list-group-flush.facet-list',
       active && !counts[active] ? h('button.list-group-item.list-group-item-action.active.d-flex.justify-content-between',
@@ -120,7 +120,7 @@ export async function explorePage({ main, query, signal }) {
   ratingSel.addEventListener('change', () => apply({ min_rating: ratingSel.value }));
   sortSel.addEventListener('change', () => apply({ sort: sortSel.value }));
 
-  const searchForm = h('form.d-flex.gap-2.mb-3', { role: 'search', onsubmit: (ev) => {
+  const searchForm = h('form.d-flex.gap-2.mb-3', { role: 'search', 'aria-label': 'Search the catalogue', onsubmit: (ev) => {
     ev.preventDefault();
     apply({ q: qInput.value.trim() });
   } }, h('label.visually-hidden', { for: 'ex-q' }, 'Search models'), qInput,

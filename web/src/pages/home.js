@@ -36,7 +36,7 @@ export async function homePage({ main, signal }) {
   const hero = h('section.hero.rounded-4.p-4.p-md-5.mb-5',
     h('h1.display-6.fw-semibold', 'Find, share and trade AI models'),
     h('p.lead.mb-4', 'Agora is a decentralized marketplace: model files are content-addressed, licences live on chain, and every node serves the same catalogue.'),
-    h('form.d-flex.flex-column.flex-sm-row.gap-2', { role: 'search', onsubmit: (ev) => {
+    h('form.d-flex.flex-column.flex-sm-row.gap-2', { role: 'search', 'aria-label': 'Search the catalogue', onsubmit: (ev) => {
       ev.preventDefault();
       const v = q.value.trim();
       go(`#/explore${v ? `?q=${encodeURIComponent(v)}` : ''}`);

@@ -27,11 +27,13 @@ function metaBadges(meta) {
 }
 
 function likeButton(model) {
+  // The visible count is part of the button's name (WCAG 2.5.3), the
+  // action is spoken after it; aria-pressed says whether it is liked.
   const count = h('span', formatCount(model.likes));
   const btn = h(`button.btn.btn-sm${model.liked ? '.btn-danger' : '.btn-outline-danger'}`, {
     type: 'button', id: 'like-btn', 'aria-pressed': model.liked ? 'true' : 'false',
-    'aria-label': model.liked ? 'Unlike this model' : 'Like this model',
-  }, h('span', { 'aria-hidden': 'true' }, '\u2665 '), count);
+    title: model.liked ? 'Unlike this model' : 'Like this model',
+  }, h('span', { 'aria-hidden': 'true' }, '\u2665 '), count, h('span.visually-hidden', ` ${Number(model.likes) === 1 ? 'like' : 'likes'}: ${model.liked ? 'unlike' : 'like'} this model`));
   btn.addEventListener('click', async () => {
     if (!session.signedIn()) {
       location.hash = `#/login?next=${encodeURIComponent(location.hash)}`;

@@ -24,7 +24,7 @@ function reviewLine(r, showModel) {
     h('div.d-flex.flex-wrap.align-items-center.gap-2.mb-1',
       stars(r.rating),
       showModel && owner && slug ? h('a.fw-semibold', { href: modelHref({ owner, slug }) }, r.model) : null,
-      h('span.small', 'by ', h('a', { href: userHref(r.user) }, r.user)),
+      r.user ? h('span.small', 'by ', h('a', { href: userHref(r.user) }, r.user)) : null,
       h('span.small.text-body-secondary.ms-auto', { title: formatDate(r.created_at) }, timeAgo(r.updated_at || r.created_at))),
     r.body ? h('p.mb-0.review-body', r.body) : null);
 }

@@ -63,7 +63,10 @@ function metaPreview(meta) {
 function listingForm(model) {
   const creating = !model;
   const m = model || { title: '', summary: '', card: CARD_TEMPLATE, visibility: 'public', price: '0', tags: [] };
-  const preview = h('div.markdown-body.card-preview.border.rounded-3.p-3', { id: 'card-preview', 'aria-live': 'off' });
+  // The preview scrolls: it is a focusable, named region for keyboard users.
+  const preview = h('div.markdown-body.card-preview.border.rounded-3.p-3', {
+    id: 'card-preview', 'aria-live': 'off', tabindex: '0', role: 'region', 'aria-label': 'Card preview',
+  });
   const card = h('textarea.form-control.font-monospace.card-editor', { id: 'fld-card', name: 'card', rows: 22, spellcheck: 'true', 'aria-describedby': 'fld-card-help fld-card-fb' });
   card.value = m.card || '';
   let timer = null;

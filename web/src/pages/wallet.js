@@ -10,6 +10,7 @@ import {
   balances, chainInfo, chainReady, connectBurner, connectInjected, disconnect, explainError, faucet, forgetBurner,
   formatEth, hasInjected, isDevChain, linkWallet, linkedAddresses, onWalletChange, restoreWallet, wallet,
 } from '../chain.js';
+import { arbitratorCard } from './disputes.js';
 
 function note(kind, text) {
   return h(`div.alert.alert-${kind}.small.mb-0`, { role: kind === 'danger' ? 'alert' : 'status' }, text);
@@ -36,6 +37,7 @@ export async function walletPage({ main, signal }) {
   const statusBox = h('div', { 'aria-live': 'polite' });
   const walletBox = h('div');
   const linkBox = h('div');
+  const arbBox = h('div.mt-3');
 
   const render = async () => {
     if (signal.aborted) return;
@@ -49,6 +51,7 @@ export async function walletPage({ main, signal }) {
         ? 'Connect your browser wallet, or use a burner wallet for this development chain.'
         : 'Connect your browser wallet to buy licences and sell models.'));
       mount(linkBox);
+      arbitratorCard(arbBox, info);
       return;
     }
     const ethBox = h('dd.col-7.mb-1', { id: 'bal-eth' }, h('span.placeholder.col-6'));
@@ -112,6 +115,7 @@ export async function walletPage({ main, signal }) {
         h('div.d-flex.flex-wrap.gap-2', actions))));
     loadBalances();
     renderLink();
+    arbitratorCard(arbBox, info);
   };
 
   const renderLink = async () => {
@@ -169,7 +173,7 @@ export async function walletPage({ main, signal }) {
     h('p.text-body-secondary', `Pay for licences and receive your earnings with an Ethereum wallet on chain ${info.chain_id}.`),
     statusBox,
     h('div.row.g-3.mt-1',
-      h('div.col-lg-7', walletBox, linkBox),
+      h('div.col-lg-7', walletBox, linkBox, arbBox),
       h('div.col-lg-5',
         h('div.card.mb-3', h('div.card-body',
           h('h2.h6', 'Browser wallet'),
