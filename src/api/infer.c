@@ -384,5 +384,12 @@ int api_infer(void *app, struct http_req *req, struct http_resp *resp)
         c.rc = ag_err_set(&c.err, AG_ENOMEM);
         return api_reply(&c, resp, 500, NULL);
     }
+    /* A run takes up to --infer-timeout-ms: it goes to a thread of its own
+     * so this worker thread keeps serving its other connections. Requests
+     * refused before the body (or by it) are answered at once. */
+    if (req->phase == HTTP_PHASE_ANSWER && !ic->c.rc && !req->body_error) {
+        http_defer(req);
+        return 0;
+    }
     return infer_answer(req, resp, ic);
 }

@@ -163,8 +163,8 @@ static const struct config_opt serve_opts[] = {
         "largest .onnx file the node runs, in bytes", 1024, 1L << 34),
     OPT("infer-threads", CONFIG_INT, infer_threads, "1", "engine threads per inference", 1, 64),
     OPT("infer-concurrency", CONFIG_INT, infer_concurrency, "0",
-        "inferences running at once, more are answered 503 + Retry-After (0 = half the HTTP "
-        "worker threads, at least 1: a run holds its worker thread)", 0, 1024),
+        "inferences running at once, more are answered 503 + Retry-After (0 = one per core; "
+        "runs do not hold HTTP worker threads)", 0, 1024),
     OPT("infer-cache-models", CONFIG_INT, infer_cache_models, "8",
         "loaded models kept in memory (0 = load for every request)", 0, 1024),
     OPT("infer-cache-bytes", CONFIG_INT, infer_cache_bytes, "1073741824",
@@ -207,10 +207,11 @@ static int infer_open(const struct serve_settings *set, struct market_infer **sv
     ic.threads = (int)set->infer_threads;
     ic.max_concurrent = (int)set->infer_concurrency;
     if (!ic.max_concurrent) {
-        /* A run holds the HTTP worker thread it arrived on: keep at least
-         * half of them free for everything else. */
-        long workers = set->threads ? set->threads : sysconf(_SC_NPROCESSORS_ONLN);
-        ic.max_concurrent = (int)MAX(1, workers / 2);
+        /* Runs have threads of their own (http_defer()), so the HTTP workers
+         * stay free; runs are CPU-bound, so more than one per core only
+         * makes each slower. */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        ic.max_concurrent = (int)MAX(1, cores);
     }
     ic.cache_models = set->infer_cache_models ? (int)set->infer_cache_models : -1;
     ic.cache_bytes = set->infer_cache_bytes ? (uint64_t)set->infer_cache_bytes : 1;

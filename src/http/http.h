@@ -7,7 +7,8 @@
  *
  * Threading: handlers run on libmicrohttpd's worker threads, several at
  * once; they must be thread-safe. A request and its response belong to one
- * thread for their whole life.
+ * thread at a time: a worker thread, or the thread of a deferred answer
+ * (http_defer()) while its connection waits.
  */
 #ifndef AGORA_HTTP_H
 #define AGORA_HTTP_H
@@ -78,7 +79,13 @@ struct http_req {
  * then calls neither ANSWER nor, when the cap is known from Content-Length,
  * BEGIN). Handlers of other routes only ever see HTTP_PHASE_ANSWER.
  */
-enum http_phase { HTTP_PHASE_ANSWER = 0, HTTP_PHASE_BEGIN, HTTP_PHASE_BODY, HTTP_PHASE_DONE };
+enum http_phase {
+    HTTP_PHASE_ANSWER = 0,
+    HTTP_PHASE_BEGIN,
+    HTTP_PHASE_BODY,
+    HTTP_PHASE_DONE,
+    HTTP_PHASE_DEFERRED, /* see http_defer() */
+};
 
 /*
  * Streaming responses: a handler that sets `reader` has the body produced
@@ -170,6 +177,20 @@ const char *http_param(const struct http_req *req, const char *name);
 const char *http_query(const struct http_req *req, const char *name);
 const char *http_header(const struct http_req *req, const char *name);
 const char *http_cookie(const struct http_req *req, const char *name);
+
+/*
+ * http_defer() lets a handler answer from a thread of its own, for work that
+ * takes long (an inference): called from HTTP_PHASE_ANSWER, it makes the
+ * server call the same handler once more with req->phase ==
+ * HTTP_PHASE_DEFERRED on a new thread, once ANSWER has returned (without
+ * filling resp). Meanwhile the connection is suspended, so the worker
+ * thread serves its other connections instead of waiting. The DEFERRED call
+ * fills resp as ANSWER would have; until it returns, nothing else touches req
+ * or resp. HTTP_PHASE_DONE still comes last. Deferred work must end on its
+ * own (a deadline): shutdown waits for it. When no thread can be started,
+ * the server answers 503 with Retry-After.
+ */
+void http_defer(struct http_req *req);
 
 /* Response helpers. http_resp_header() copies name and value. */
 void http_resp_header(struct http_req *req, struct http_resp *resp, const char *name,

@@ -35,6 +35,7 @@ struct http_server {
     atomic_int inflight;
     atomic_int open_conns;
     atomic_int draining;
+    atomic_int deferred;       /* deferred answers running (http_defer()) */
     struct connguard *guard;   /* the request-head deadline (connguard.h); may be NULL */
     /* metrics: routes[0..nroutes) plus the pseudo routes "static" and "unmatched" */
     struct route_stats *stats;

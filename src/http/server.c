@@ -23,6 +23,8 @@ struct request_ctx {
     bool answered;      /* a response has been queued */
     bool streaming;     /* an HTTP_ROUTE_STREAM route: the body goes to route->body */
     bool stream_begun;  /* route->body has been called (so route->done is owed) */
+    bool defer;         /* the handler asked for a deferred answer (http_defer()) */
+    bool deferred_done; /* the deferred answer is in resp: queue it when resumed */
     uint64_t discarded; /* body bytes dropped after passing the cap */
     unsigned retry_after; /* early_status 429 or 503: seconds for Retry-After */
     bool over_ip_cap;   /* early_status 503 for the address's connection cap */
@@ -370,10 +372,94 @@ static enum MHD_Result request_finish(struct http_server *s, struct request_ctx 
     return ret;
 }
 
+/* handler_checked() runs the route's handler in the current phase and
+ * turns a failure (an error code, an impossible status) into a 500. */
+static void handler_checked(struct http_server *s, struct request_ctx *ctx)
+{
+    struct http_resp *resp = &ctx->resp;
+    int rc = ctx->req.route->fn(s->app, &ctx->req, resp);
+
+    if (ctx->defer && ctx->req.phase == HTTP_PHASE_ANSWER && !rc)
+        return; /* the answer comes from the deferred call */
+    ctx->defer = false;
+    if (rc || resp->status < 100 || resp->status > 599) {
+        if (rc)
+            log_error("handler for %s failed: %s (id=%s)", ctx->req.route->pattern,
+                      ag_strerror(rc), ctx->req.request_id);
+        else
+            log_error("handler for %s set invalid status %d (id=%s)", ctx->req.route->pattern,
+                      resp->status, ctx->req.request_id);
+        if (resp->fd >= 0)
+            close(resp->fd);
+        resp->fd = -1;
+        reader_drop(resp);
+        resp->nheaders = 0;
+        error_body(resp, 500, AG_EINTERNAL, "internal error", ctx->req.request_id);
+    }
+}
+
+void http_defer(struct http_req *req)
+{
+    /* req is the first member of its request_ctx */
+    struct request_ctx *ctx = (struct request_ctx *)(void *)req;
+    if (req->phase == HTTP_PHASE_ANSWER)
+        ctx->defer = true;
+}
+
+struct deferred {
+    struct http_server *s;
+    struct request_ctx *ctx;
+};
+
+/* deferred_main() runs a deferred answer, then wakes its connection. */
+static void *deferred_main(void *arg)
+{
+    struct deferred d = *(struct deferred *)arg;
+
+    free(arg);
+    d.ctx->req.phase = HTTP_PHASE_DEFERRED;
+    handler_checked(d.s, d.ctx);
+    d.ctx->deferred_done = true;
+    /* MHD_resume_connection() takes MHD's lock: what this thread wrote to
+     * ctx is visible to the worker thread that queues the answer. */
+    MHD_resume_connection(d.ctx->req.conn);
+    atomic_fetch_sub(&d.s->deferred, 1);
+    return NULL;
+}
+
+/* defer_start() suspends the connection and starts the deferred answer's
+ * thread. The connection is suspended first, so the thread can never
+ * resume it before that. Returns false (the connection is not suspended)
+ * when no thread could be started. */
+static bool defer_start(struct http_server *s, struct request_ctx *ctx)
+{
+    struct deferred *d = malloc(sizeof(*d));
+    pthread_attr_t attr;
+    pthread_t t;
+    bool ok = false;
+
+    if (!d)
+        return false;
+    d->s = s;
+    d->ctx = ctx;
+    atomic_fetch_add(&s->deferred, 1);
+    MHD_suspend_connection(ctx->req.conn);
+    if (!pthread_attr_init(&attr)) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        ok = !pthread_create(&t, &attr, deferred_main, d);
+        pthread_attr_destroy(&attr);
+    }
+    if (!ok) {
+        MHD_resume_connection(ctx->req.conn);
+        atomic_fetch_sub(&s->deferred, 1);
+        free(d);
+    }
+    return ok;
+}
+
 static void dispatch(struct http_server *s, struct request_ctx *ctx)
 {
     struct http_resp *resp = &ctx->resp;
-    int rc;
 
     if (ctx->early_status == 429 || ctx->early_status == 503) {
         char ra[16];
@@ -415,21 +501,7 @@ static void dispatch(struct http_server *s, struct request_ctx *ctx)
     ctx->req.phase = HTTP_PHASE_ANSWER;
     ctx->req.chunk = NULL;
     ctx->req.chunk_len = 0;
-    rc = ctx->req.route->fn(s->app, &ctx->req, resp);
-    if (rc || resp->status < 100 || resp->status > 599) {
-        if (rc)
-            log_error("handler for %s failed: %s (id=%s)", ctx->req.route->pattern,
-                      ag_strerror(rc), ctx->req.request_id);
-        else
-            log_error("handler for %s set invalid status %d (id=%s)", ctx->req.route->pattern,
-                      resp->status, ctx->req.request_id);
-        if (resp->fd >= 0)
-            close(resp->fd);
-        resp->fd = -1;
-        reader_drop(resp);
-        resp->nheaders = 0;
-        error_body(resp, 500, AG_EINTERNAL, "internal error", ctx->req.request_id);
-    }
+    handler_checked(s, ctx);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -471,6 +543,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (ctx->answered) {
+        if (ctx->deferred_done) { /* resumed: the deferred answer is ready */
+            ctx->deferred_done = false;
+            return request_finish(s, ctx);
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -514,6 +590,14 @@ answer:
     if (!connguard_answer(s->guard, ctx->guard))
         return MHD_NO;
     dispatch(s, ctx);
+    if (ctx->defer) {
+        if (defer_start(s, ctx))
+            return MHD_YES; /* answered when the deferred call resumes us */
+        ctx->defer = false;
+        error_body(&ctx->resp, 503, AG_EUNAVAILABLE, "the node cannot start more work; retry later",
+                   ctx->req.request_id);
+        http_resp_header(&ctx->req, &ctx->resp, "Retry-After", "1");
+    }
     return request_finish(s, ctx);
 }
 
@@ -661,7 +745,8 @@ int http_server_start(const struct http_config *cfg, const struct http_route *ro
     struct http_server *s;
     const union MHD_DaemonInfo *info;
     unsigned threads = cfg->threads;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     int rc;
 
     if (!cfg->listen)
@@ -748,6 +833,13 @@ void http_server_stop(struct http_server *s, int grace_ms)
     if (atomic_load(&s->inflight) > 0)
         log_warn("shutdown: %d requests still in flight after %d ms; closing them",
                  atomic_load(&s->inflight), grace_ms);
+    /* libmicrohttpd must not be stopped with a connection suspended: wait
+     * for the deferred answers, which end by their own deadlines. */
+    for (waited = 0; atomic_load(&s->deferred) > 0; waited += 10) {
+        if (waited % 5000 == 0)
+            log_warn("shutdown: waiting for %d deferred answers", atomic_load(&s->deferred));
+        usleep(10000);
+    }
     MHD_stop_daemon(s->daemon);
     connguard_stop(s->guard);
     pthread_mutex_destroy(&s->status_lock);

@@ -623,8 +623,8 @@ class Limits(unittest.TestCase):
         t.start()
         got = None
         while t.is_alive() and got is None:
-            # A run holds the HTTP worker thread it arrived on; a connection
-            # that worker accepted just before waits for it, so give up on a
+            # Runs have threads of their own (http_defer()), but a connection
+            # may still be slow to be served on a loaded machine: give up on a
             # slow answer and try a new connection.
             c = http.client.HTTPConnection(self.node.host, self.node.port, timeout=0.5)
             try:
@@ -651,6 +651,46 @@ class Limits(unittest.TestCase):
         s, _, b = self.node.request("POST", url("alice", "logs", "1.0.0"), {"inputs": {"X": [1, 2, 3]}},
                                     token=self.alice)
         self.assertEqual(s, 200, b)
+
+
+class OneWorker(unittest.TestCase):
+    """A long run does not hold the HTTP worker thread it arrived on."""
+
+    def test_other_requests_are_served_during_a_run(self):
+        # One HTTP worker thread: before runs were deferred, /healthz waited
+        # for the run's 408.
+        node = Node(args=["--threads", "1", "--infer-timeout-ms", "8000"])
+        try:
+            alice = register(node, "alice")
+            publish(node, alice, "alice", "slow", "1.0.0", {"slow.onnx": slow_model()})
+            x = np.ones((64, 64), np.float32).tolist()
+            got = {}
+
+            def run():
+                got["r"] = node.request("POST", url("alice", "slow", "1.0.0"), {"inputs": {"X": x}},
+                                        token=alice)
+
+            t = threading.Thread(target=run)
+            t.start()
+            # Wait until the run holds its slot (the metric of running inferences
+            # is not exposed: the request's own log line is written at its end,
+            # so poll /healthz and the model page while the run is in flight).
+            time.sleep(0.5)
+            served = 0
+            for path in ("/healthz", "/api/v1/models/alice/slow", "/api/v1/models?q=slow"):
+                c = http.client.HTTPConnection(node.host, node.port, timeout=30)
+                c.request("GET", path)
+                r = c.getresponse()
+                r.read()
+                c.close()
+                self.assertEqual(r.status, 200, path)
+                if t.is_alive():
+                    served += 1
+            t.join()
+            self.assertEqual(got["r"][0], 408, got["r"])
+            self.assertGreaterEqual(served, 1, "no request was answered while the run went on")
+        finally:
+            stop_clean(node)
 
 
 class Shutdown(unittest.TestCase):
