@@ -36,8 +36,9 @@ unit: build-asan
 e2e: build-asan
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -R '^e2e\.'
 
-# libFuzzer on every driver in fuzz/ for FUZZ_SECONDS each (clang); new
-# inputs that find something go to fuzz/corpus/<driver>/ to be kept.
+# libFuzzer on every driver in fuzz/ for FUZZ_SECONDS each (clang), then the
+# model-card renderer's own fuzzer in chromium; inputs that find something
+# go to fuzz/corpus/<driver>/ to be kept.
 FUZZ_SECONDS ?= 60
 fuzz: setup
 	@CC=clang $(CMAKE_GEN) -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DAGORA_SANITIZE=ON \
@@ -48,6 +49,8 @@ fuzz: setup
 	  mkdir -p build-fuzz/corpus/$$w; \
 	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=fuzz/corpus/$$w/crash- \
 	    build-fuzz/corpus/$$w fuzz/corpus/$$w || exit 1; done
+	@echo "fuzz: web_markdown ($(FUZZ_SECONDS) s, in chromium)"
+	@node fuzz/fuzz_web_markdown.mjs fuzz/corpus/web_markdown --seconds $(FUZZ_SECONDS)
 
 bench: build
 	@BUILD=$(BUILD) bench/run.sh

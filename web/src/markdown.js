@@ -39,6 +39,11 @@ const ALLOWED = {
   S: [], DEL: [],
 };
 
+// An inline image: one of the raster types, as well-formed base64 (padding
+// only at the end), so the browser never meets a data: URL it cannot parse.
+const DATA_IMAGE =
+  /^data:image\/(png|jpeg|gif|webp);base64,(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
 function safeHref(href) {
   const h = href.trim();
   if (/^(https?:|mailto:)/i.test(h)) return h;
@@ -74,7 +79,7 @@ function clean(node) {
     }
     if (child.tagName === 'IMG') {
       const src = child.getAttribute('src') || '';
-      if (!/^data:image\/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$/.test(src)) {
+      if (!DATA_IMAGE.test(src)) {
         const alt = child.getAttribute('alt') || 'image';
         const safe = safeHref(src);
         const repl = document.createElement(safe ? 'a' : 'span');
