@@ -104,6 +104,15 @@ run('browser.pages', async () => {
     const total = Number((await t.page.locator('#ex-summary').textContent()).split(' ')[0]);
     check(titles.length === total && new Set(titles).size === titles.length, `load more reaches all ${total} without repeats (${titles.length})`);
     check(await t.page.locator('#load-more').count() === 0, 'no load more after the last page');
+    // How far the results were read is in the URL too: the link opens there.
+    check(/[?&]pages=2(&|$)/.test(new URL(t.page.url()).hash), `load more records pages=2 (${t.page.url()})`);
+    const deep = await newPage(browser);
+    await deep.page.goto(t.page.url());
+    await settle(deep.page);
+    const again = await deep.page.locator('.model-tile h3').allTextContents();
+    check(JSON.stringify(again) === JSON.stringify(titles), `a shared pages=2 link shows the same ${titles.length} tiles (${again.length})`);
+    check(deep.take().length === 0, 'pages=2 link without errors');
+    await deep.context.close();
     await t.page.click('.facet-list button:has-text("speech-recognition")');
     await t.page.waitForFunction(() => location.hash.includes('task=speech-recognition'));
     await t.page.waitForSelector('#main .placeholder-glow', { state: 'detached' });

@@ -1,6 +1,8 @@
 // explore.js - search with filters, facet counts, sorts and keyset "load
 // more" pagination. The whole search state lives in the URL
-// (#/explore?q=..&task=..), so a search can be bookmarked and shared.
+// (#/explore?q=..&task=..), so a search can be bookmarked and shared; so
+// does how far the results were read (`pages=N` after "load more": the
+// link opens with the same N pages shown, fetched in one request).
 
 import { api } from '../api.js';
 import { h, mount } from '../dom.js';
@@ -14,6 +16,7 @@ const SORTS = [
 ];
 const KEYS = ['q', 'task', 'library', 'license', 'tags', 'price_min', 'price_max', 'free', 'min_rating', 'sort'];
 const PAGE = 12;
+const MAX_PAGES = 8; // the API answers at most 101 items a request
 
 function stateFrom(query) {
   const s = {};
@@ -24,16 +27,22 @@ function stateFrom(query) {
   return s;
 }
 
-function hashOf(state) {
+function pagesFrom(query) {
+  const n = Number.parseInt(query.get('pages') || '1', 10);
+  return Number.isInteger(n) ? Math.min(Math.max(n, 1), MAX_PAGES) : 1;
+}
+
+function hashOf(state, pages = 1) {
   const qs = new URLSearchParams();
   for (const k of KEYS) if (state[k]) qs.set(k, state[k]);
+  if (pages > 1) qs.set('pages', String(pages));
   const s = qs.toString();
   return `#/explore${s ? `?${s}` : ''}`;
 }
 
 // The API query for a UI state; prices in the URL are in tokens.
-function apiQuery(state, cursor) {
-  const q = { limit: PAGE, cursor };
+function apiQuery(state, cursor, limit = PAGE) {
+  const q = { limit, cursor };
   for (const k of ['q', 'task', 'library', 'license', 'tags', 'min_rating', 'sort']) if (state[k]) q[k] = state[k];
   if (state.free === '1') q.free = 'true';
   for (const k of ['price_min', 'price_max']) {
@@ -71,6 +80,7 @@ function facetList(title, key, counts, state, apply) {
 
 export async function explorePage({ main, query, signal }) {
   let state = stateFrom(query);
+  let pages = pagesFrom(query); // pages of PAGE results shown
   setTitle(state.q ? `Search: ${state.q}` : 'Explore models');
 
   const qInput = h('input.form-control', { type: 'search', id: 'ex-q', name: 'q', value: state.q || '', placeholder: 'Search models', autocomplete: 'off' });
@@ -86,6 +96,7 @@ export async function explorePage({ main, query, signal }) {
   const apply = (changes) => {
     state = { ...state, ...changes };
     for (const k of Object.keys(state)) if (!state[k]) delete state[k];
+    pages = 1;
     history.pushState(null, '', hashOf(state));
     setTitle(state.q ? `Search: ${state.q}` : 'Explore models');
     load();
@@ -168,7 +179,7 @@ export async function explorePage({ main, query, signal }) {
     for (const el of filterForm.querySelectorAll('.is-invalid')) el.classList.remove('is-invalid');
     let q;
     try {
-      q = apiQuery(state, append ? cursor : undefined);
+      q = apiQuery(state, append ? cursor : undefined, append ? PAGE : PAGE * pages);
     } catch (err) {
       const el = filterForm.querySelector(`[name="${err.field}"]`);
       if (el) el.classList.add('is-invalid');
@@ -198,6 +209,10 @@ export async function explorePage({ main, query, signal }) {
           h('a.btn.btn-outline-primary', { href: '#/explore' }, 'Clear the search')));
       } else {
         results.querySelector('.row').append(...modelGrid(r.items).children);
+        // The link now opens this far down (replaceState: no new history
+        // entry, and the router does not reload the page).
+        pages = Math.min(pages + 1, MAX_PAGES);
+        history.replaceState(null, '', hashOf(state, pages));
       }
       mount(more, cursor ? h('button.btn.btn-outline-primary', { type: 'button', id: 'load-more', onclick: () => load(true) }, 'Load more') : null);
     } catch (err) {
