@@ -52,6 +52,10 @@ export async function startChain({ deployArgs = [] } = {}) {
       await exited;
     }
     rmSync(tmp, { recursive: true, force: true });
+    // A leak or runtime error in the node fails the test, even when every
+    // page looked right (the report may complete just before exit).
+    if (!report && /ERROR: (Address|Leak)Sanitizer|runtime error:/.test(log)) report = log.slice(-4000);
+    if (report) fail(`the node's sanitizers reported (exit ${child.exitCode}):\n${report}`);
   };
   try {
     const until = Date.now() + 30000;
@@ -103,7 +107,14 @@ export async function startNode({ seed = false, args = [] } = {}) {
   }
   const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  child.stderr.on('data', (d) => { log = (log + d).slice(-20000); });
+  let report = ''; // the first sanitizer report (the tests run the ASan + UBSan build)
+  child.stderr.on('data', (d) => {
+    log = (log + d).slice(-20000);
+    if (!report) {
+      const i = log.search(/ERROR: (Address|Leak)Sanitizer|runtime error:|UndefinedBehaviorSanitizer/);
+      if (i >= 0) report = log.slice(i, i + 4000);
+    }
+  });
   const url = await new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`agora serve did not start:\n${log}`)), 60000);
@@ -127,6 +138,10 @@ export async function startNode({ seed = false, args = [] } = {}) {
       await exited;
     }
     rmSync(tmp, { recursive: true, force: true });
+    // A leak or runtime error in the node fails the test, even when every
+    // page looked right (the report may complete just before exit).
+    if (!report && /ERROR: (Address|Leak)Sanitizer|runtime error:/.test(log)) report = log.slice(-4000);
+    if (report) fail(`the node's sanitizers reported (exit ${child.exitCode}):\n${report}`);
   };
   return { url, stop, log: () => log };
 }

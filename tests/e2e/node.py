@@ -74,7 +74,12 @@ class Node:
                               input=input, timeout=120)
 
     def stop(self):
-        """SIGTERM; returns the exit code (a clean shutdown is 0)."""
+        """SIGTERM; returns the exit code (a clean shutdown is 0).
+
+        Raises AssertionError when the node's log holds a sanitizer report
+        (the tests run the ASan + UBSan build: a leak or a runtime error in
+        the daemon fails the test that ran it, even when every answer was
+        right). A node killed on purpose (SIGKILL) reports nothing."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -82,12 +87,38 @@ class Node:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
+            if self.proc.stdout:
+                self.proc.stdout.close()
+            report = sanitizer_report(self.logs_closed())
+            if report:
+                raise AssertionError("the node's sanitizers reported (exit %s):\n%s"
+                                     % (self.proc.returncode, report))
         return self.proc.returncode
 
+    def logs_closed(self):
+        with open(os.path.join(self.dir, "node.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
     def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "UndefinedBehaviorSanitizer", "ThreadSanitizer")
+
+
+def sanitizer_report(log):
+    """The first sanitizer report in `log` (about 40 lines from its start), or ""."""
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if any(m in line for m in SANITIZER_MARKS):
+            return "\n".join(lines[i:i + 40])
+    return ""
 
 
 def register(node, name, password="correct horse battery"):
