@@ -3,6 +3,7 @@
 // tests/out/screenshots, and failed on any console error, page error,
 // failed request or HTTP error, on an inline script, on a form control
 // without a label, or on a page without exactly one <h1>.
+import net from 'node:net';
 import path from 'node:path';
 import { audit, check, launch, login, newPage, outDir, run, settle, startNode, visit } from './lib.mjs';
 
@@ -133,10 +134,35 @@ run('browser.pages', async () => {
     // Filters checked before sending: a bad price is explained beside it.
     await visit(u.page, base, '#/explore?price_max=lots');
     check(await u.page.locator('#ex-price_max.is-invalid').count() === 1, 'bad price filter marked');
+    check(await u.page.locator('#node-health').isHidden(), 'no health banner on a healthy node');
     const problems = [...t.take(), ...u.take()];
     check(problems.length === 0, problems.join('; '));
+    await fallbackBanner(browser);
   } finally {
     await browser.close();
     await node.stop();
   }
 });
+
+// A node whose Kubo cannot be reached runs on its local storage and says so
+// on every page (the port is bound and closed again, so nothing listens).
+async function fallbackBanner(browser) {
+  const srv = net.createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const dead = srv.address().port;
+  await new Promise((r) => srv.close(r));
+  const node = await startNode({ args: ['--kubo-api', `http://127.0.0.1:${dead}`] });
+  try {
+    const p = await newPage(browser);
+    await visit(p.page, node.url, '#/explore');
+    const banner = p.page.locator('#node-health [data-health="storage"]');
+    await banner.waitFor({ state: 'visible' });
+    check(/Local storage only/.test(await banner.textContent()), 'the fallback banner says local storage only');
+    await p.page.screenshot({ path: path.join(outDir(), 'storage-fallback-desktop.png') });
+    const issues = [...p.take(), ...await audit(p.page)];
+    check(issues.length === 0, `fallback banner: ${issues.join('; ')}`);
+    await p.context.close();
+  } finally {
+    await node.stop();
+  }
+}

@@ -8,6 +8,7 @@ import { initTheme } from './theme.js';
 import { errorAlert, setTitle, userHref } from './components.js';
 import { routes } from './routes.js';
 import { restoreArbiterNav } from './chaininfo.js';
+import { watchHealth } from './health.js';
 
 const main = document.getElementById('main');
 let current = null; // AbortController of the page on screen
@@ -153,6 +154,7 @@ async function boot() {
   initTheme();
   initNav();
   restoreArbiterNav();
+  watchHealth(document.getElementById('node-health'));
   session.onChange(renderUser);
   if (session.hinted()) {
     try {
