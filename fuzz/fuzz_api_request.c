@@ -2,7 +2,7 @@
  * strings, headers (Upload-Offset, Range, If-None-Match, ...) and bodies,
  * through the real HTTP server, router and handlers, in process, against a
  * temporary node (store, blockstore, two accounts, a listing with a stored
- * file and an open upload).
+ * file, a tiny ONNX model behind the inference route, and an open upload).
  *
  * Input layout: byte 0 picks the route (api_routes), byte 1 the credentials
  * (bits 0-1: none, alice, bob, a forged token) and the framing (bit 2: an
@@ -38,6 +38,7 @@ static struct {
     struct store *store;
     struct market market;
     struct api api;
+    struct market_infer *infer;
     struct http_server *http;
     unsigned port;
     char token[2][160];
@@ -120,6 +121,20 @@ static void json_field(const struct buf *reply, const char *key, char *out, size
 #define JSON  "application/json"
 #define OCTET "application/offset+octet-stream"
 
+/* The ONNX backend test "test_add" (sum = x + y, float32[3,4,5] each): what
+ * POST .../versions/1.0.0/infer runs, so fuzzed JSON and multipart bodies
+ * reach the inference inputs' decoders and the run itself. */
+static const uint8_t add_onnx[] = {
+    0x08, 0x07, 0x12, 0x0c, 0x62, 0x61, 0x63, 0x6b, 0x65, 0x6e, 0x64, 0x2d, 0x74, 0x65, 0x73,
+    0x74, 0x3a, 0x69, 0x0a, 0x10, 0x0a, 0x01, 0x78, 0x0a, 0x01, 0x79, 0x12, 0x03, 0x73, 0x75,
+    0x6d, 0x22, 0x03, 0x41, 0x64, 0x64, 0x12, 0x08, 0x74, 0x65, 0x73, 0x74, 0x5f, 0x61, 0x64,
+    0x64, 0x5a, 0x17, 0x0a, 0x01, 0x78, 0x12, 0x12, 0x0a, 0x10, 0x08, 0x01, 0x12, 0x0c, 0x0a,
+    0x02, 0x08, 0x03, 0x0a, 0x02, 0x08, 0x04, 0x0a, 0x02, 0x08, 0x05, 0x5a, 0x17, 0x0a, 0x01,
+    0x79, 0x12, 0x12, 0x0a, 0x10, 0x08, 0x01, 0x12, 0x0c, 0x0a, 0x02, 0x08, 0x03, 0x0a, 0x02,
+    0x08, 0x04, 0x0a, 0x02, 0x08, 0x05, 0x62, 0x19, 0x0a, 0x03, 0x73, 0x75, 0x6d, 0x12, 0x12,
+    0x0a, 0x10, 0x08, 0x01, 0x12, 0x0c, 0x0a, 0x02, 0x08, 0x03, 0x0a, 0x02, 0x08, 0x04, 0x0a,
+    0x02, 0x08, 0x05, 0x42, 0x04, 0x0a, 0x00, 0x10, 0x0e};
+
 /* fixture() (re)creates the accounts' tokens, the listing alice/m1 with a
  * published 1.0.0 holding model.bin, and a draft 1.1.0 with an open upload.
  * Idempotent: what exists already is left alone. */
@@ -158,6 +173,14 @@ static void fixture(void)
         snprintf(path, sizeof(path), "/api/v1/uploads/%s", id);
         call("PATCH", path, F.token[0], OCTET, "Upload-Offset: 0\r\n", data, sizeof(data), &r);
         json_field(&r, "cid", F.cid, sizeof(F.cid));
+        snprintf(body, sizeof(body), "{\"name\":\"add.onnx\",\"size\":%zu}", sizeof(add_onnx));
+        if (call("POST", "/api/v1/models/alice/m1/versions/1.0.0/uploads", F.token[0], JSON, NULL,
+                 body, strlen(body), &r) == 201) {
+            json_field(&r, "id", id, sizeof(id));
+            snprintf(path, sizeof(path), "/api/v1/uploads/%s", id);
+            call("PATCH", path, F.token[0], OCTET, "Upload-Offset: 0\r\n", (const char *)add_onnx,
+                 sizeof(add_onnx), &r);
+        }
         call("POST", "/api/v1/models/alice/m1/versions/1.0.0/publish", F.token[0], JSON, NULL, "{}",
              2, &r);
     }
@@ -180,6 +203,7 @@ static void teardown(void)
     if (!F.ready)
         return;
     http_server_stop(F.http, 1000);
+    market_infer_free(F.infer);
     market_storage_close(&F.market);
     market_release(&F.market);
     store_close(F.store);
@@ -196,6 +220,15 @@ static void setup(void)
                                  .throttle_window = 900,
                                  .throttle_lock = 1};
     struct market_storage_config scfg = {0};
+    /* Small limits: a fuzzed run must end fast and small. */
+    struct market_infer_config icfg = {.timeout_ms = 2000,
+                                       .max_memory = 64 << 20,
+                                       .max_body = 1 << 20,
+                                       .max_model_bytes = 1 << 20,
+                                       .threads = 1,
+                                       .max_concurrent = 2,
+                                       .cache_models = 2,
+                                       .cache_bytes = 16 << 20};
     struct http_config hcfg = {0};
     struct ag_err e = {0};
     char path[128];
@@ -219,7 +252,10 @@ static void setup(void)
     scfg.verify = true;
     if (market_storage_open(&F.market, &scfg, &e))
         goto fail;
+    if (market_infer_new(&icfg, &F.infer, &e))
+        goto fail;
     F.api.market = &F.market;
+    F.api.infer = F.infer;
     F.api.data_dir = F.dir;
     F.api.version = "fuzz";
     hcfg.listen = "127.0.0.1:0";
