@@ -192,4 +192,18 @@ test('an ArbitrationPanel contract holds the arbitrator role (ERC-792 style)', a
   assert.equal(await m.arbitratorIsContract(), false);
   await mined(m.setArbitrator(panel.target));
   assert.equal(await m.arbitratorIsContract(), true);
+  // starved of gas, the ERC-165 probe would read "not a contract arbitrator": refused instead
+  await expectRevert(m.setArbitrator.staticCall(panel.target, { gasLimit: 50000 }), 'InsufficientGas');
+  // a case is opened once per (arbitrable, dispute id): another contract's notice is its own
+  await mined(panel.connect(stranger).notifyDispute(9n, 2n, '0x'));
+  await expectRevert(panel.connect(stranger).notifyDispute(9n, 2n, '0x'), 'CaseExists', [stranger.address, 9n]);
+  // the panel's governance hands over (e.g. to a Timelock): the old one loses the right at once
+  await expectRevert(panel.connect(stranger).setGovernance(stranger.address), 'NotGovernance', [stranger.address]);
+  await expectRevert(panel.setGovernance('0x' + '00'.repeat(20)), 'ZeroAddress');
+  const g = await mined(panel.setGovernance(arb2.address));
+  assert.equal(eventsOf(panel, g, 'GovernanceSet')[0].args[0], arb2.address);
+  assert.equal(await panel.governance(), arb2.address);
+  await expectRevert(panel.setArbiter(stranger.address, true), 'NotGovernance', [gov.address]);
+  await mined(panel.connect(arb2).setArbiter(stranger.address, true));
+  assert.equal(await panel.isArbiter(stranger.address), true);
 });

@@ -71,6 +71,36 @@ test('votes: delegation, transfers move voting power, past votes by block', asyn
   assert.equal(await token.CLOCK_MODE(), 'mode=blocknumber&from=default');
 });
 
+// ERC-5805 delegation by signature (EIP-712 "Delegation"): a holder delegates without sending a
+// transaction; the signature is single-use (nonces shared with permit) and expires.
+test('votes: delegateBySig, replayed and expired signatures refused', async () => {
+  const { token, deployer } = await deploySet(chain.provider, { initialSupply: '100' });
+  const holder = devWallet(chain.provider, 7);
+  const delegatee = devWallet(chain.provider, 8);
+  await mined(token.transfer(holder.address, parseEther('30')));
+  const net = await chain.provider.getNetwork();
+  const domain = { name: await token.name(), version: '1', chainId: net.chainId, verifyingContract: token.target };
+  const types = { Delegation: [{ name: 'delegatee', type: 'address' }, { name: 'nonce', type: 'uint256' }, { name: 'expiry', type: 'uint256' }] };
+  const sign = async (nonce, expiry) => {
+    const sig = (await holder.signTypedData(domain, types, { delegatee: delegatee.address, nonce, expiry }));
+    const { v, r, s } = (await import('ethers')).Signature.from(sig);
+    return { v, r, s };
+  };
+  const expiry = (await latestTimestamp(chain.provider)) + 3600n;
+  const nonce = await token.nonces(holder.address);
+  const sig = await sign(nonce, expiry);
+  // anyone may submit it: the deployer pays the gas, the holder's votes move
+  const rc = await mined(token.connect(deployer).delegateBySig(delegatee.address, nonce, expiry, sig.v, sig.r, sig.s));
+  assert.equal(eventsOf(token, rc, 'DelegateChanged')[0].args.delegator, holder.address);
+  assert.equal(await token.delegates(holder.address), delegatee.address);
+  assert.equal(await token.getVotes(delegatee.address), parseEther('30'));
+  assert.equal(await token.nonces(holder.address), nonce + 1n);
+  await expectRevert(token.delegateBySig(delegatee.address, nonce, expiry, sig.v, sig.r, sig.s), 'InvalidAccountNonce',
+    [holder.address, nonce + 1n]);
+  const old = await sign(nonce + 1n, 10n);
+  await expectRevert(token.delegateBySig(delegatee.address, nonce + 1n, 10n, old.v, old.r, old.s), 'VotesExpiredSignature', [10n]);
+});
+
 test('faucet on the dev chain id: drips 1,000 AGR, once per day per address', async () => {
   const { token } = await deploySet(chain.provider);
   assert.equal(await token.faucetEnabled(), true, 'deploy.mjs enables it on dev chains');
