@@ -42,7 +42,7 @@ for _ in $(seq 100); do
     -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$rpc" && break
   sleep 0.1
 done
-echo 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 >"$dir/key"
+(umask 077 && echo 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 >"$dir/key")
 "$bin" chain deploy --chain-rpc "$rpc" --key-file "$dir/key" --data-dir "$dir/deploy" \
   --contracts-dir "$src/contracts" >/dev/null
 manifest=$dir/deploy/chain.json

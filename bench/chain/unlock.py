@@ -105,7 +105,8 @@ def mode(name, anvil_args):
                                      "Content-Type: application/json", "-d",
                                      '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}',
                                      rpc]).returncode == 0)
-        with open(os.path.join(d, "key"), "w") as f:
+        fd = os.open(os.path.join(d, "key"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:  # key files must be 0600
             f.write(KEYS[0] + "\n")
         run(dict(os.environ), "chain", "deploy", "--chain-rpc", rpc, "--key-file",
             os.path.join(d, "key"), "--data-dir", os.path.join(d, "deploy"), "--contracts-dir",

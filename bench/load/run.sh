@@ -221,6 +221,10 @@ if mixed.get("s5xx", 1) or up["s5xx"] or ns.get("s5xx", 0):
     fail.append("5xx answers")
 if up["bad_sha"]:
     fail.append("uploads stored wrong bytes")
+# Memory flat: the last seconds' RSS within 25% + 16 MiB of the first seconds'
+# (caches fill early; a leak per request or per upload grows all along).
+if end > start * 1.25 + 16 * 1024:
+    fail.append("memory grew under load: RSS %d MiB at the start, %d at the end" % (start // 1024, end // 1024))
 held_ok = idle["held"] == idle["connections"] and idle["after_hold"].get("ok", 0) == idle["held"]
 if not held_ok:
     fail.append("idle connections neither held nor answered 503")
@@ -251,7 +255,7 @@ lines = [
  "",
  "## The connection cap", "",
  "2,000 connections against \`--max-connections 1000\`: first answers %s (\"503\" = 503 with Retry-After, then closed)." % json.dumps(cap["first"]),
- "", "Result: " + ("**FAIL**: " + "; ".join(fail) if fail else "pass (no 5xx, uploads intact, connections held, the cap answered)"), ""]
+ "", "Result: " + ("**FAIL**: " + "; ".join(fail) if fail else "pass (no 5xx, uploads intact, memory flat, connections held, the cap answered)"), ""]
 open(sys.argv[1], "w").write("\n".join(lines))
 print("\n".join(lines))
 sys.exit(1 if fail else 0)

@@ -8,11 +8,9 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/node.h"
-#include "eth/hex.h"
 #include "eth/keystore.h"
 #include "eth/rpc.h"
 
-#include <ctype.h>
 #include <limits.h>
 #include <sodium.h>
 #include <unistd.h>
@@ -119,47 +117,6 @@ static void manifest_path(const struct chain_settings *s, char out[PATH_MAX])
         snprintf(out, PATH_MAX, "%s/chain.json", s->data_dir);
 }
 
-/* parse_hex_key() reads 32 bytes of hex (optional 0x, surrounding white
- * space ignored). Returns 0 or -1. */
-static int parse_hex_key(const char *s, uint8_t key[32])
-{
-    char hex[67];
-    size_t n;
-
-    while (isspace((unsigned char)*s))
-        s++;
-    n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1]))
-        n--;
-    if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        s += 2;
-        n -= 2;
-    }
-    if (n != 64)
-        return -1;
-    snprintf(hex, sizeof(hex), "0x%.64s", s);
-    for (size_t i = 2; i < 66; i++)
-        hex[i] = (char)tolower((unsigned char)hex[i]);
-    return ethhex_decode_fixed(hex, key, 32) ? -1 : 0;
-}
-
-/* read_small() reads a file of at most `max` bytes as a NUL-terminated
- * string into `out`. Returns 0 or -1. */
-static int read_small(const char *path, char *out, size_t max)
-{
-    struct buf b;
-    int rc;
-
-    buf_init(&b, max - 1);
-    rc = buf_read_file(&b, path);
-    if (!rc)
-        snprintf(out, max, "%.*s", (int)b.n, b.p ? b.p : "");
-    if (b.p)
-        sodium_memzero(b.p, b.n);
-    buf_release(&b);
-    return rc ? -1 : 0;
-}
-
 /* deployer_key() finds the deployer's key: --key-file, --keystore or
  * AGORA_DEPLOYER_KEY. *have is false when none is given (the node's
  * unlocked account is then used). Returns EXIT_OK or prints and fails. */
@@ -177,9 +134,9 @@ static int deployer_key(const struct chain_settings *s, uint8_t key[32], bool *h
         return EXIT_USAGE;
     }
     if (s->key_file) {
-        if (read_small(s->key_file, text, sizeof(text)) || parse_hex_key(text, key))
-            fprintf(stderr, "agora chain deploy: %s does not hold a 32-byte hex private key\n",
-                    s->key_file);
+        /* a raw hex key file, which must be 0600 (keystore_load_key()) */
+        if (keystore_load_key(s->key_file, NULL, key, &e))
+            fprintf(stderr, "agora chain deploy: %s\n", e.msg);
         else
             rc = EXIT_OK;
     } else if (s->keystore) {
@@ -189,11 +146,10 @@ static int deployer_key(const struct chain_settings *s, uint8_t key[32], bool *h
             goto out;
         }
         if (s->passphrase_file) {
-            if (read_small(s->passphrase_file, text, sizeof(text))) {
-                fprintf(stderr, "agora chain deploy: cannot read %s\n", s->passphrase_file);
+            if (keystore_passphrase_file(s->passphrase_file, text, sizeof(text), &e)) {
+                fprintf(stderr, "agora chain deploy: %s\n", e.msg);
                 goto out;
             }
-            text[strcspn(text, "\r\n")] = '\0';
         } else if (pass) {
             str_copy(text, pass, sizeof(text));
         } else if (cli_read_tty("Deployer passphrase: ", text, sizeof(text))) {
@@ -206,7 +162,7 @@ static int deployer_key(const struct chain_settings *s, uint8_t key[32], bool *h
         else
             rc = EXIT_OK;
     } else if (env && *env) {
-        if (parse_hex_key(env, key))
+        if (keystore_parse_hex_key(env, key))
             fprintf(stderr, "agora chain deploy: AGORA_DEPLOYER_KEY is not a 32-byte hex key\n");
         else
             rc = EXIT_OK;
