@@ -42,6 +42,15 @@ int api_healthz(void *app, struct http_req *req, struct http_resp *resp)
     json_t *storage = json_object_get(out, "storage");
     json_object_set_new(storage, "kubo", json_string(kubo));
     json_object_set_new(storage, "fallback", json_boolean(!strcmp(kubo, "unreachable")));
+    /* Roots stored but not yet pinned to Kubo (the re-pin queue); null when
+     * the database cannot say. */
+    {
+        int64_t pending = 0;
+        json_object_set_new(storage, "kubo_pending",
+                            market_kubo_pending(api->market, &pending, NULL)
+                                ? json_null()
+                                : json_integer((json_int_t)pending));
+    }
     json_object_set_new(out, "chain", market_chain_status(api->market)); /* issue 4 */
     resp->status = db_ok && storage_ok ? 200 : 503;
     json_dump_buf(&resp->body, out);

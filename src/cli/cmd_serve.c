@@ -504,6 +504,8 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "agora serve: %s\n", e.msg);
         goto out;
     }
+    if (market_kubo_pinner_start(&market, &e)) /* issue 3: the Kubo re-pin queue */
+        log_warn("storage: %s; roots wait in the Kubo re-pin queue until a restart", e.msg);
     sweep_once(&market);
     sw.market = &market;
     sw.interval = set.cleanup_interval;
@@ -561,6 +563,7 @@ int cmd_serve(int argc, char **argv)
     rc = EXIT_OK;
 out:
     sweeper_stop(&sw);
+    market_kubo_pinner_stop(&market);
     chain_indexer_stop(mchain.indexer);
     chain_pricer_release(&pricer);
     market.chain = NULL;

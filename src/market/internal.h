@@ -4,6 +4,8 @@
 
 #include "market/market.h"
 
+#include <stdatomic.h>
+
 /* market__load_model() loads owner/slug and applies market_model_access()
  * for `action`; *out is a new reference to the listing. */
 int market__load_model(struct market *m, const struct principal *viewer, const char *owner,
@@ -14,6 +16,11 @@ int market__load_model(struct market *m, const struct principal *viewer, const c
  * public read returns (listings, counters, reviews): it moves the generation
  * that response caches check (market_generation()). */
 void market__invalidate(struct market *m);
+
+/* market__kubo_pin() is market_kubo_pin() that gives up between blocks
+ * (AG_EUNAVAILABLE) once *cancel turns true; cancel may be NULL. */
+int market__kubo_pin(struct market *m, const struct cid *root, const atomic_bool *cancel,
+                     struct ag_err *e);
 
 static inline int64_t market__id(json_t *obj)
 {

@@ -10,7 +10,8 @@
  * an X-Stream-Error trailer). Plain HTTP/1.1 over a socket (the
  * RPC port is local or on a private network by Kubo's own advice), the CAR
  * streamed with chunked transfer encoding so memory stays flat. Untested
- * against a real Kubo here (none can be installed): docs/storage.md.
+ * against a real Kubo here (none can be installed): docs/storage.md. Pins
+ * run on the re-pin queue's thread (kubo_pin.c), never in a request.
  */
 #include "core/common.h"
 #include "core/json.h"
@@ -19,10 +20,11 @@
 #include "ipfs/car.h"
 #include "ipfs/exporter.h"
 #include "market/kubo.h"
-#include "market/market.h"
+#include "market/internal.h"
 
 #include <netdb.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -159,6 +161,7 @@ struct chunker {
     int fd;
     struct buf pending; /* coalesces small writes into bigger chunks */
     struct ag_err *e;
+    const atomic_bool *cancel; /* the node stops: give up between blocks */
 };
 
 static int flush_chunk(struct chunker *c)
@@ -197,6 +200,8 @@ static int car_block(void *ctx, const struct cid *cid, const uint8_t *data, size
     struct chunker *c = ctx;
     struct buf sec;
     int rc;
+    if (c->cancel && atomic_load(c->cancel))
+        return ag_errf(c->e, AG_EUNAVAILABLE, "kubo-api", "the node is stopping");
     buf_init(&sec, CAR_MAX_SECTION + 16);
     rc = car_write_section(&sec, cid, data, len);
     if (!rc)
@@ -205,10 +210,11 @@ static int car_block(void *ctx, const struct cid *cid, const uint8_t *data, size
     return rc;
 }
 
-int market_kubo_pin(struct market *m, const struct cid *root, struct ag_err *e)
+int market__kubo_pin(struct market *m, const struct cid *root, const atomic_bool *cancel,
+                     struct ag_err *e)
 {
     const char *url = market_storage_kubo_url(m);
-    struct chunker c = {-1, {0}, e};
+    struct chunker c = {-1, {0}, e, cancel};
     struct kubo_url u;
     struct buf hdr, reply;
     char req[1024];
@@ -258,6 +264,11 @@ out:
     buf_release(&hdr);
     buf_release(&reply);
     return rc;
+}
+
+int market_kubo_pin(struct market *m, const struct cid *root, struct ag_err *e)
+{
+    return market__kubo_pin(m, root, NULL, e);
 }
 
 /* ---- fetching a block: block/get ----------------------------------------------- */

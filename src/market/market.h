@@ -15,6 +15,7 @@
 #define AGORA_MARKET_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,6 +34,7 @@ struct market_config {
 };
 
 struct market_storage;
+struct market_kubo_pinner;
 
 struct market {
     struct store *store;
@@ -40,6 +42,7 @@ struct market {
     struct market_storage *storage; /* model files; NULL until market_storage_open() */
     uint64_t generation;            /* moves on every write a public read can see */
     struct market_chain *chain;     /* issue 4: the chain; NULL when none is configured */
+    struct market_kubo_pinner *kubo_pinner; /* the Kubo re-pin thread; NULL when not running */
 };
 
 /* market_init() fills sensible defaults for everything the config leaves 0. */
@@ -317,7 +320,7 @@ struct market_file_info {
 };
 /* market_file_access() decides who may read a version's file contents:
  * anyone for a free model's published version; for a paid model only the
- * owner (and, once licences exist, holders: see market__licence_holder()).
+ * owner and licence holders (market_licence_holder(), chain.c).
  * Drafts and hidden models are AG_ENOTFOUND to others; AG_EUNAUTH for an
  * anonymous caller of a paid file, AG_EFORBIDDEN for another user. */
 int market_file_access(struct market *m, const struct principal *viewer, json_t *model,
@@ -339,11 +342,43 @@ void market_file_close(struct market_file *f);
  * NULL. market_kubo_status() probes it: "not_configured", "ok" or
  * "unreachable". market_kubo_pin() imports the DAG under `root` into Kubo
  * as a CAR and pins it (0 when no Kubo is configured); AG_EUNAVAILABLE when
- * Kubo cannot be reached or refuses: the node keeps its local copy anyway. */
+ * Kubo cannot be reached or refuses: the node keeps its local copy anyway.
+ * It can take as long as the DAG takes to send: requests never call it. */
 struct cid;
 const char *market_storage_kubo_url(struct market *m);
 const char *market_kubo_status(struct market *m);
 int market_kubo_pin(struct market *m, const struct cid *root, struct ag_err *e);
+
+/* The Kubo re-pin queue (kubo_pin.c). With a Kubo node configured, storing
+ * a file queues its root in the database (store_kubo_pin_add(), in the same
+ * transaction as the file entry) and a background thread pins it, so an
+ * upload never waits on Kubo and a root stored while Kubo is down is pinned
+ * once it is back, also after a restart.
+ *
+ * market_kubo_pin_pass() makes one pass over the queue: when *down is true
+ * (Kubo was unreachable on the previous pass) it first probes Kubo and, if it
+ * answers, makes every queued root due at once and clears *down; then it
+ * pins up to 16 due roots in turn. A pinned root leaves the queue; a failure
+ * counts an attempt and backs the root off (2^attempts seconds, at most
+ * 10 minutes); if Kubo turns out to be unreachable the pass stops and sets
+ * *down. *pinned (may be NULL) counts the roots pinned. `cancel` (may be
+ * NULL) abandons the pass once true. Returns 0, or AG_E* when the database
+ * fails. Without Kubo configured it does nothing. */
+int market_kubo_pin_pass(struct market *m, bool *down, int *pinned, const atomic_bool *cancel,
+                         struct ag_err *e);
+/* market_kubo_pending() counts the roots waiting to be pinned to Kubo. */
+int market_kubo_pending(struct market *m, int64_t *n, struct ag_err *e);
+/* The thread that runs the passes: it starts with one (roots queued before
+ * a restart), then runs one every second while roots wait, every 30 s
+ * otherwise (another node may queue), and at once when woken.
+ * market_kubo_pinner_start() does nothing (0) without Kubo configured;
+ * AG_EINTERNAL if the thread cannot start. market_kubo_pinner_wake() is
+ * called after a root is queued (safe when no thread runs);
+ * market_kubo_pinner_stop() cancels a pin in progress between blocks and
+ * joins the thread (safe when none runs). */
+int market_kubo_pinner_start(struct market *m, struct ag_err *e);
+void market_kubo_pinner_wake(struct market *m);
+void market_kubo_pinner_stop(struct market *m);
 
 /* market_gc() removes blocks reachable from no stored file's root (the pins)
  * and older than `grace_s` seconds (so imports in flight survive), and the

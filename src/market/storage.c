@@ -230,6 +230,7 @@ void market_storage_close(struct market *m)
     struct market_storage *st = m->storage;
     if (!st)
         return;
+    market_kubo_pinner_stop(m); /* it reads the blockstore */
     blockstore_free(st->bs);
     sodium_memzero(st->node_key, sizeof(st->node_key));
     free(st->kubo_api);
@@ -831,6 +832,11 @@ static int complete(struct upload_writer *w, json_t **file, struct ag_err *e)
                                 (int64_t)r.stored_size, e);
     if (!rc)
         rc = store_upload_delete(m->store, w->u.id, NULL, e);
+    /* Kubo pins it from the re-pin queue's thread (kubo_pin.c): the upload
+     * does not wait on Kubo, and a root stored while Kubo is down waits in
+     * the database until it is back. */
+    if (!rc && m->storage->kubo_api)
+        rc = store_kubo_pin_add(m->store, cid, time_now(), e);
     if (rc) {
         store_rollback(m->store);
         goto out;
@@ -844,13 +850,8 @@ static int complete(struct upload_writer *w, json_t **file, struct ag_err *e)
     }
     log_info("storage: stored %s/%s@%s %s (%" PRId64 " bytes%s) as %s", w->u.owner, w->u.slug,
              w->u.version, w->u.name, w->u.size, encrypt ? ", encrypted" : "", cid);
-    if (m->storage->kubo_api) {
-        struct ag_err ke = {0};
-        if (market_kubo_pin(m, &r.root, &ke))
-            log_warn("storage: %s stays on local storage only: %s", cid, ke.msg);
-        else
-            log_info("storage: pinned %s to Kubo", cid);
-    }
+    if (m->storage->kubo_api)
+        market_kubo_pinner_wake(m);
     *file = json_pack("{s:I, s:s, s:I, s:s, s:s, s:b}", "id", (json_int_t)file_id, "name",
                       w->u.name, "size", (json_int_t)w->u.size, "cid", cid, "sha256", r.sha256,
                       "encrypted", encrypt);
@@ -946,11 +947,14 @@ out:
 
 /* ---- downloads ----------------------------------------------------------- */
 
-/* market__licence_holder() is the hook for the chain issue: whether `viewer`
- * holds a licence for the model (chain.c reads the chain index). */
+/* market__licence_holder() says whether `viewer` holds a licence for the
+ * model: market_licence_holder() (chain.c) looks for a purchase, not
+ * refunded, from an address linked to the viewer's account in the chain
+ * index (then on the chain itself); no chain configured means no licences.
+ * Tested end to end in e2e.test_chain. */
 static bool market__licence_holder(struct market *m, const struct principal *viewer, json_t *model)
 {
-    return market_licence_holder(m, viewer, model); /* issue 4 */
+    return market_licence_holder(m, viewer, model);
 }
 
 int market_file_access(struct market *m, const struct principal *viewer, json_t *model,

@@ -1,4 +1,4 @@
-/* sqlite_storage.c - resumable uploads, sealed file keys and pins on SQLite. */
+/* sqlite_storage.c - resumable uploads, sealed file keys, pins and the Kubo re-pin queue on SQLite. */
 #include "core/common.h"
 
 #include "store/sqlite_int.h"
@@ -207,5 +207,112 @@ int store_pins(struct store *s, json_t **out, struct ag_err *e)
         json_decref(cids);
     else
         *out = cids;
+    return rc;
+}
+
+/* ---- the Kubo re-pin queue ------------------------------------------------ */
+
+static const char SQL_KUBO_PIN_ADD[] =
+    "INSERT INTO kubo_pins (cid, added_at, next_try_at) VALUES (?1, ?2, ?2)"
+    " ON CONFLICT (cid) DO UPDATE SET next_try_at = min(next_try_at, excluded.next_try_at)";
+
+int store_kubo_pin_add(struct store *s, const char *cid, int64_t now, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, SQL_KUBO_PIN_ADD, e);
+
+    if (rc)
+        return rc;
+    sdb_text(&q, cid);
+    sdb_int(&q, now);
+    rc = sdb_exec(&q, e);
+    sdb_close(&q);
+    return rc;
+}
+
+static const char SQL_KUBO_PIN_DUE[] =
+    "SELECT cid, attempts FROM kubo_pins WHERE next_try_at <= ? ORDER BY next_try_at, added_at"
+    " LIMIT ?";
+
+int store_kubo_pin_due(struct store *s, int64_t now, int limit, json_t **out, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, SQL_KUBO_PIN_DUE, e);
+
+    if (rc)
+        return rc;
+    sdb_int(&q, now);
+    sdb_int(&q, limit);
+    rc = sdb_rows_json(&q, out, e);
+    sdb_close(&q);
+    return rc;
+}
+
+static const char SQL_KUBO_PIN_DONE[] = "DELETE FROM kubo_pins WHERE cid = ?";
+
+int store_kubo_pin_done(struct store *s, const char *cid, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, SQL_KUBO_PIN_DONE, e);
+
+    if (rc)
+        return rc;
+    sdb_text(&q, cid);
+    rc = sdb_exec(&q, e);
+    sdb_close(&q);
+    return rc;
+}
+
+static const char SQL_KUBO_PIN_RETRY[] =
+    "UPDATE kubo_pins SET attempts = attempts + 1, next_try_at = ?, last_error = ? WHERE cid = ?";
+
+int store_kubo_pin_retry(struct store *s, const char *cid, int64_t next_try_at, const char *error,
+                         struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, SQL_KUBO_PIN_RETRY, e);
+
+    if (rc)
+        return rc;
+    sdb_int(&q, next_try_at);
+    sdb_text(&q, error);
+    sdb_text(&q, cid);
+    rc = sdb_exec(&q, e);
+    sdb_close(&q);
+    return rc;
+}
+
+static const char SQL_KUBO_PIN_WAKE[] =
+    "UPDATE kubo_pins SET next_try_at = ? WHERE next_try_at > ?";
+
+int store_kubo_pin_wake(struct store *s, int64_t now, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, SQL_KUBO_PIN_WAKE, e);
+
+    if (rc)
+        return rc;
+    sdb_int(&q, now);
+    sdb_int(&q, now);
+    rc = sdb_exec(&q, e);
+    sdb_close(&q);
+    return rc;
+}
+
+static const char SQL_KUBO_PIN_COUNT[] = "SELECT count(*) FROM kubo_pins";
+
+int store_kubo_pin_count(struct store *s, int64_t *n, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, SQL_KUBO_PIN_COUNT, e);
+
+    if (rc)
+        return rc;
+    rc = sdb_step(&q, e);
+    if (rc == 1) {
+        *n = sqlite3_column_int64(q.st, 0);
+        rc = 0;
+    }
+    sdb_close(&q);
     return rc;
 }

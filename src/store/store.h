@@ -282,6 +282,24 @@ int store_file_key_put(struct store *s, int64_t file_id, const char *sealed_key,
  * pins gc keeps): a JSON array of strings. */
 int store_pins(struct store *s, json_t **out, struct ag_err *e);
 
+/* The Kubo re-pin queue (table kubo_pins): roots stored here but not yet
+ * pinned to the configured Kubo node. store_kubo_pin_add() queues `cid`, due
+ * at `now` (again is fine: a queued root becomes due at once). */
+int store_kubo_pin_add(struct store *s, const char *cid, int64_t now, struct ag_err *e);
+/* Queued roots due at `now` (next_try_at <= now), oldest first, at most
+ * `limit`: [{cid, attempts}]. */
+int store_kubo_pin_due(struct store *s, int64_t now, int limit, json_t **out, struct ag_err *e);
+/* store_kubo_pin_done() takes `cid` off the queue (absent is fine). */
+int store_kubo_pin_done(struct store *s, const char *cid, struct ag_err *e);
+/* store_kubo_pin_retry() counts a failed attempt at `cid`, keeps `error`
+ * (may be NULL) and makes it due again at `next_try_at`. */
+int store_kubo_pin_retry(struct store *s, const char *cid, int64_t next_try_at, const char *error,
+                         struct ag_err *e);
+/* store_kubo_pin_wake() makes every queued root due at `now` (Kubo is back). */
+int store_kubo_pin_wake(struct store *s, int64_t now, struct ag_err *e);
+/* store_kubo_pin_count() counts the queued roots. */
+int store_kubo_pin_count(struct store *s, int64_t *n, struct ag_err *e);
+
 /* ==== chain index (sqlite_chain.c; issue 4) ===============================
  *
  * The database is an index of the chain: every contract event the indexer

@@ -889,6 +889,34 @@ def car_blocks(car):
         i = end
 
 
+def car_roots(car):
+    """The roots of a CARv1, as base32 CIDv1 strings: its header is dag-cbor
+    {"roots": [CID...], "version": 1}, each CID a tag 42 byte string with a
+    leading 0x00."""
+    import base64
+    n, i = _uvarint(car, 0)
+    hdr, j, out = car[i:i + n], 0, []
+    while True:
+        j = hdr.find(b"\xd8\x2a", j)
+        if j < 0:
+            return out
+        ai = hdr[j + 2] & 0x1F
+        ln, j = (hdr[j + 3], j + 4) if ai == 24 else (ai, j + 3)
+        raw = bytes(hdr[j + 1:j + ln])
+        out.append("b" + base64.b32encode(raw).decode().lower().rstrip("="))
+        j += ln
+
+
+def wait_for(cond, timeout=30.0, step=0.1):
+    """Polls cond() until it is true; returns its last value."""
+    end = time.time() + timeout
+    while True:
+        v = cond()
+        if v or time.time() > end:
+            return v
+        time.sleep(step)
+
+
 def cid_str_mh(s):
     """The multihash of a CIDv1 in base32 ("b...")."""
     import base64
@@ -906,12 +934,14 @@ class KuboStandIn:
     500 with Kubo's JSON error. `tamper` names multihashes whose bytes it
     corrupts on the way out. Not a Kubo: the real thing cannot be installed."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, port=0):
         import http.server
         import threading
         stand = self
         self.dir = directory
         self.imports = []
+        self.pins = set()  # root CIDs (base32 CIDv1) pinned by dag/import?pin-roots=true
+        self.delay = 0  # seconds dag/import takes before it answers (a slow Kubo)
         self.gets = []
         self.tamper = set()
         self.broken = None  # None, or how block/get answers: "garbage", "cut", "trailer", "huge"
@@ -957,7 +987,13 @@ class KuboStandIn:
                     stand.imports.append((self.path, path))
                     for mh, data in car_blocks(car):
                         stand.put(mh, data)
-                    return self.reply(200, {"Root": {"Cid": {"/": "?"}, "PinErrorMsg": ""}})
+                    if stand.delay:
+                        time.sleep(stand.delay)
+                    roots = car_roots(car)
+                    if "pin-roots=true" in self.path:
+                        stand.pins.update(roots)
+                    return self.reply(200, {"Root": {"Cid": {"/": roots[0] if roots else "?"},
+                                                     "PinErrorMsg": ""}})
                 if self.path.startswith("/api/v0/block/get"):
                     from urllib.parse import parse_qs, urlparse
                     arg = parse_qs(urlparse(self.path).query).get("arg", [""])[0]
@@ -1008,7 +1044,7 @@ class KuboStandIn:
                     return None
                 self.reply(404, {"Message": "command not found", "Code": 0, "Type": "error"})
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -1053,7 +1089,10 @@ class Kubo(unittest.TestCase):
             token = register(node, "kim")
             data = pattern(300_000, seed=20)
             f = self.upload(node, token, data)
-            self.assertIn("stays on local storage only", node.logs())
+            # The re-pin queue's thread tries, finds Kubo down and says so.
+            self.assertTrue(wait_for(lambda: "stays on local storage only" in node.logs()))
+            s, _, b = node.request("GET", "/healthz")
+            self.assertEqual(b["storage"]["kubo_pending"], 1)
             node.request("POST", "/api/v1/models/kim/k/versions/1.0.0/publish", token=token)
             c = http.client.HTTPConnection(node.host, node.port, timeout=30)
             c.request("GET", "/api/v1/models/kim/k/versions/1.0.0/files/w.bin")
@@ -1099,6 +1138,7 @@ class Kubo(unittest.TestCase):
             token = register(node, "kim")
             data = pattern(700_000, seed=21)
             f = self.upload(node, token, data)
+            self.assertTrue(wait_for(lambda: f["cid"] in kubo.pins))
             self.assertEqual(len(kubo.imports), 1)
             path, car = kubo.imports[0]
             self.assertIn("pin-roots=true", path)
@@ -1110,6 +1150,62 @@ class Kubo(unittest.TestCase):
             node.cleanup()
             kubo.close()
         del tmp
+
+    def test_root_stored_while_kubo_is_down_is_pinned_once_it_is_up(self):
+        import tempfile
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()  # Kubo is down: nothing listens there yet
+        node = Node(args=["--kubo-api", "http://127.0.0.1:%d" % port])
+        kubo = None
+        try:
+            token = register(node, "kim")
+            data = pattern(600_000, seed=22)
+            f = self.upload(node, token, data)
+            self.assertTrue(wait_for(lambda: "stays on local storage only" in node.logs()))
+            s, _, b = node.request("GET", "/healthz")
+            self.assertEqual((b["storage"]["kubo"], b["storage"]["fallback"]), ("unreachable", True))
+            self.assertEqual(b["storage"]["kubo_pending"], 1)
+            # Kubo comes up on that port: the queued root gets pinned.
+            kubo = KuboStandIn(tempfile.mkdtemp(prefix="agora-kubo-"), port=port)
+            self.assertTrue(wait_for(lambda: f["cid"] in kubo.pins), node.logs()[-3000:])
+            res = Storage.check_car(self, kubo.imports[-1][1])
+            self.assertEqual((res["roots"], res["bad"]), ([f["cid"]], 0))
+            self.assertEqual(bytes.fromhex(res["content"]), data)
+            self.assertTrue(wait_for(
+                lambda: node.request("GET", "/healthz")[2]["storage"]["kubo_pending"] == 0))
+            s, _, b = node.request("GET", "/healthz")
+            self.assertEqual((b["storage"]["kubo"], b["storage"]["fallback"]), ("ok", False))
+            self.assertEqual(len(kubo.imports), 1)  # once: pinned roots leave the queue
+        finally:
+            node.cleanup()
+            if kubo:
+                kubo.close()
+
+    def test_upload_does_not_wait_on_a_slow_kubo(self):
+        import tempfile
+        kubo = KuboStandIn(tempfile.mkdtemp(prefix="agora-kubo-"))
+        kubo.delay = 6
+        node = Node(args=["--kubo-api", "http://127.0.0.1:%d" % kubo.port])
+        try:
+            token = register(node, "kim")
+            data = pattern(400_000, seed=23)
+            t0 = time.monotonic()
+            f = self.upload(node, token, data)
+            took = time.monotonic() - t0
+            # The PATCH answered before Kubo did (it takes 6 s per dag/import).
+            self.assertLess(took, 3.0)
+            self.assertTrue(wait_for(lambda: len(kubo.imports) == 1))
+            s, _, b = node.request("GET", "/healthz")
+            self.assertEqual((b["storage"]["kubo"], b["storage"]["kubo_pending"]), ("ok", 1))
+            self.assertNotIn(f["cid"], kubo.pins)
+            self.assertTrue(wait_for(lambda: f["cid"] in kubo.pins, timeout=20))
+            self.assertTrue(wait_for(
+                lambda: node.request("GET", "/healthz")[2]["storage"]["kubo_pending"] == 0))
+        finally:
+            node.cleanup()
+            kubo.close()
 
 
 def node_block_files(node):
@@ -1155,6 +1251,8 @@ class KuboFetch(unittest.TestCase):
         self.assertEqual(s, 200, f)
         s, _, b = n.request("POST", "/api/v1/models/kim/k/versions/%s/publish" % version, token=t)
         self.assertEqual(s, 200, b)
+        # Pinned in the background: the tests below need Kubo to hold it.
+        self.assertTrue(wait_for(lambda: f["cid"] in self.kubo.pins), f["cid"])
         return f
 
     def download(self, version):
