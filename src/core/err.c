@@ -22,6 +22,11 @@ static const struct err_info *info_of(int code)
     return &infos[code - AG_ERR_FIRST_ - 1];
 }
 
+int ag_errno_code(int errnum)
+{
+    return errnum == ENOSPC || errnum == EDQUOT || errnum == EFBIG ? AG_ENOSPACE : AG_EIO;
+}
+
 const char *ag_strerror(int code)
 {
     const struct err_info *in = info_of(code);

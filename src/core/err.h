@@ -31,7 +31,9 @@
     X(CORRUPT,        500, "corrupt",            "stored data is corrupt")         \
     X(INTERNAL,       500, "internal",           "internal error")                 \
     X(UNAVAILABLE,    503, "unavailable",        "service unavailable")            \
-    X(TIMEOUT,        504, "timeout",            "timed out")
+    X(TIMEOUT,        504, "timeout",            "timed out")                      \
+    X(NOSPACE,        507, "insufficient_storage",                                 \
+      "the node is out of storage space; try again later")
 
 enum {
     AG_OK = 0,
@@ -48,6 +50,9 @@ struct ag_err {
     char msg[256];       /* a sentence for the user, never a secret */
 };
 
+/* ag_errno_code() maps a failed write's errno: AG_ENOSPACE for ENOSPC,
+ * EDQUOT and EFBIG (a full disk, a quota, a file size limit), else AG_EIO. */
+int ag_errno_code(int errnum);
 /* ag_strerror() returns the default message of `code`; never NULL. */
 const char *ag_strerror(int code);
 /* ag_err_name() returns the stable API name of `code`, e.g. "not_found". */

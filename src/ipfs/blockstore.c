@@ -113,7 +113,7 @@ static int write_atomic(const char *dir, const char *path, const void *data, siz
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     }
     if (fd < 0) {
-        rc = ag_errf(e, AG_EIO, "blockstore", "cannot create %s: %s", tmp, strerror(errno));
+        rc = ag_errf(e, ag_errno_code(errno), "blockstore", "cannot create %s: %s", tmp, strerror(errno));
         goto out;
     }
     while (off < len) {
@@ -124,14 +124,14 @@ static int write_atomic(const char *dir, const char *path, const void *data, siz
             /* Alignment this device refuses: write through the page cache. */
             direct = false;
             if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT) < 0) {
-                rc = ag_errf(e, AG_EIO, "blockstore", "cannot write %s: %s", tmp,
+                rc = ag_errf(e, ag_errno_code(errno), "blockstore", "cannot write %s: %s", tmp,
                              strerror(errno));
                 goto out;
             }
             continue;
         }
         if (w < 0) {
-            rc = ag_errf(e, AG_EIO, "blockstore", "cannot write %s: %s", tmp, strerror(errno));
+            rc = ag_errf(e, ag_errno_code(errno), "blockstore", "cannot write %s: %s", tmp, strerror(errno));
             goto out;
         }
         off += (size_t)w;
@@ -139,7 +139,7 @@ static int write_atomic(const char *dir, const char *path, const void *data, siz
             /* A short direct write left an unaligned rest: finish buffered. */
             direct = false;
             if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT) < 0) {
-                rc = ag_errf(e, AG_EIO, "blockstore", "cannot write %s: %s", tmp,
+                rc = ag_errf(e, ag_errno_code(errno), "blockstore", "cannot write %s: %s", tmp,
                              strerror(errno));
                 goto out;
             }
@@ -152,18 +152,18 @@ static int write_atomic(const char *dir, const char *path, const void *data, siz
         rc = close(fd);
         fd = -1;
         if (rc < 0)
-            rc = ag_errf(e, AG_EIO, "blockstore", "cannot close %s: %s", tmp, strerror(errno));
+            rc = ag_errf(e, ag_errno_code(errno), "blockstore", "cannot close %s: %s", tmp, strerror(errno));
         else if (!(*staged = str_dup(tmp)))
             rc = ag_err_set(e, AG_ENOMEM);
         goto out;
     }
     if (sync && fsync(fd) < 0) {
-        rc = ag_errf(e, AG_EIO, "blockstore", "cannot fsync %s: %s", tmp, strerror(errno));
+        rc = ag_errf(e, ag_errno_code(errno), "blockstore", "cannot fsync %s: %s", tmp, strerror(errno));
         goto out;
     }
     if (close(fd) < 0) {
         fd = -1;
-        rc = ag_errf(e, AG_EIO, "blockstore", "cannot close %s: %s", tmp, strerror(errno));
+        rc = ag_errf(e, ag_errno_code(errno), "blockstore", "cannot close %s: %s", tmp, strerror(errno));
         goto out;
     }
     fd = -1;
@@ -433,7 +433,7 @@ static int commit_staged(struct blockstore *bs, bool final, struct ag_err *e)
     int rc = 0;
 
     if (bs->nstaged && bs->sync && sync_store(bs) < 0) {
-        rc = ag_errf(e, AG_EIO, "blockstore", "cannot sync %s: %s", bs->dir, strerror(errno));
+        rc = ag_errf(e, ag_errno_code(errno), "blockstore", "cannot sync %s: %s", bs->dir, strerror(errno));
         goto out;
     }
     for (i = 0; i < bs->nstaged; i++) {
@@ -448,7 +448,7 @@ static int commit_staged(struct blockstore *bs, bool final, struct ag_err *e)
     }
     if (final && bs->unsynced_renames && bs->sync) {
         if (sync_store(bs) < 0)
-            rc = ag_errf(e, AG_EIO, "blockstore", "cannot sync %s: %s", bs->dir, strerror(errno));
+            rc = ag_errf(e, ag_errno_code(errno), "blockstore", "cannot sync %s: %s", bs->dir, strerror(errno));
         else
             bs->unsynced_renames = false;
     }

@@ -543,7 +543,8 @@ int market_upload_write(struct upload_writer *w, const void *p, size_t n, struct
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
-            return ag_errf(e, AG_EIO, NULL, "cannot write upload %s: %s", w->u.id,
+            return ag_errf(e, k < 0 ? ag_errno_code(errno) : AG_EIO, NULL,
+                           "cannot write upload %s: %s", w->u.id,
                            k < 0 ? strerror(errno) : "no progress");
         w->dirty = true;
         if (w->live && imp_feed(w->live, (const uint8_t *)c, (size_t)k)) {
@@ -868,7 +869,8 @@ int market_upload_finish(struct upload_writer *w, json_t **file, uint64_t *offse
     *file = NULL;
     *offset = w->offset;
     if (w->dirty && fdatasync(w->fd))
-        return ag_errf(e, AG_EIO, NULL, "cannot sync upload %s: %s", w->u.id, strerror(errno));
+        return ag_errf(e, ag_errno_code(errno), NULL, "cannot sync upload %s: %s", w->u.id,
+                       strerror(errno));
     w->dirty = false;
     if (w->offset < (uint64_t)w->u.size)
         return 0;

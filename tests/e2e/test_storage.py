@@ -1348,5 +1348,82 @@ class KuboFetch(unittest.TestCase):
         self.assertEqual((s, body == data), (200, True))
 
 
+
+class DiskFull(unittest.TestCase):
+    """A node whose data directory is on a 16 MiB tmpfs (mounting one needs
+    root, as CI runs; skipped otherwise): an upload that fills the disk gets
+    507 insufficient_storage, leaves no half-written block, keeps its
+    offset consistent with its .part file, and the node keeps serving."""
+
+    def setUp(self):
+        import tempfile
+        self.mnt = tempfile.mkdtemp(prefix="agora-full-")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", self.mnt],
+                           capture_output=True)
+        if r.returncode:
+            os.rmdir(self.mnt)
+            self.skipTest("cannot mount a small tmpfs here (needs root): %s"
+                          % r.stderr.decode(errors="replace").strip())
+        self.node = Node(args=["--data-dir", os.path.join(self.mnt, "data")])
+
+    def tearDown(self):
+        try:
+            self.node.cleanup()
+        finally:
+            subprocess.run(["umount", self.mnt], check=True)
+            os.rmdir(self.mnt)
+
+    def tmp_files(self):
+        out = []
+        for root, _, files in os.walk(os.path.join(self.mnt, "data", "blocks")):
+            out += [f for f in files if f.startswith(".tmp-")]
+        return out
+
+    def put(self, token, version, data):
+        n = self.node
+        s, _, b = n.request("POST", "/api/v1/models/kim/k/versions", {"version": version},
+                            token=token)
+        self.assertEqual(s, 201, b)
+        s, _, up = n.request("POST", "/api/v1/models/kim/k/versions/%s/uploads" % version,
+                             {"name": "w.bin", "size": len(data)}, token=token)
+        self.assertEqual(s, 201, up)
+        s, _, f = n.request("PATCH", "/api/v1/uploads/" + up["id"], raw=data, content_type=None,
+                            headers={"Upload-Offset": "0", "Content-Type": OCTET}, token=token)
+        return up["id"], s, f
+
+    def test_full_disk_is_a_clear_error_and_the_node_keeps_serving(self):
+        n = self.node
+        token = register(n, "kim")
+        n.request("POST", "/api/v1/models", {"slug": "k", "title": "k"}, token=token)
+        # 10 MiB: its .part file fits, its blocks (10 MiB more) do not.
+        uid, s, b = self.put(token, "1.0.0", pattern(10 << 20, seed=40))
+        self.assertEqual(s, 507, b)
+        self.assertEqual(b["error"]["code"], "insufficient_storage")
+        self.assertIn("storage space", b["error"]["message"])
+        self.assertIn("No space left on device", n.logs())
+        self.assertEqual(self.tmp_files(), [])
+        # The upload's offset is what its .part file holds: resumable later.
+        s, _, u = n.request("GET", "/api/v1/uploads/" + uid, token=token)
+        self.assertEqual(s, 200, u)
+        part = os.path.join(self.mnt, "data", "uploads", uid + ".part")
+        self.assertEqual(u["offset"], os.path.getsize(part))
+        # Still serving: health, and a small file in and out.
+        s, _, h = n.request("GET", "/healthz")
+        self.assertEqual((s, h["status"]), (200, "ok"))
+        small = pattern(100_000, seed=41)
+        _, s, f = self.put(token, "1.0.1", small)
+        self.assertEqual(s, 200, f)
+        n.request("POST", "/api/v1/models/kim/k/versions/1.0.1/publish", token=token)
+        c = http.client.HTTPConnection(n.host, n.port, timeout=30)
+        c.request("GET", "/api/v1/models/kim/k/versions/1.0.1/files/w.bin")
+        self.assertEqual(c.getresponse().read(), small)
+        c.close()
+        # Abandoning the big upload gives its space back.
+        s, _, _ = n.request("DELETE", "/api/v1/uploads/" + uid, token=token)
+        self.assertIn(s, (200, 204))
+        self.assertFalse(os.path.exists(part))
+        self.assertEqual(self.tmp_files(), [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -11,6 +11,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +20,7 @@ static struct store *store;
 static struct market m;
 static char data_dir[512];
 
-static void setup(void)
+static void setup_kubo(const char *kubo_api)
 {
     char path[600];
     struct market_config cfg = {.pwhash = PWHASH_MIN};
@@ -33,8 +35,14 @@ static void setup(void)
     scfg.data_dir = data_dir;
     scfg.verify = true;
     scfg.max_upload = 1 << 24;
+    scfg.kubo_api = kubo_api;
     if (market_storage_open(&m, &scfg, &e))
         test_fail(__FILE__, __LINE__, "market_storage_open: %s", e.msg);
+}
+
+static void setup(void)
+{
+    setup_kubo(NULL);
 }
 
 static void teardown(void)
@@ -653,5 +661,166 @@ TEST(storage_gc_keeps_pinned_and_young_blocks)
     ASSERT_EQ(after, 4);
     ASSERT_EQ(blockstore_has(market_blockstore(&m), &orphan, NULL), 0);
     check_read(&a, "free", "1.0.0", "w.bin", 600000, 65536, 0);
+    teardown();
+}
+
+/* count_tmp() counts the blockstore's ".tmp-*" files (half-written blocks). */
+static int count_tmp(const char *dir)
+{
+    char sub[1200];
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+    ASSERT(d != NULL);
+    while ((de = readdir(d))) {
+        struct stat sb;
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        n += !strncmp(de->d_name, ".tmp-", 5);
+        snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+        if (!stat(sub, &sb) && S_ISDIR(sb.st_mode))
+            n += count_tmp(sub);
+    }
+    closedir(d);
+    return n;
+}
+
+static off_t part_length(const char *id)
+{
+    char path[700];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/uploads/%s.part", data_dir, id);
+    return stat(path, &sb) ? -1 : sb.st_size;
+}
+
+/* A full disk, simulated without root or a small file system: RLIMIT_FSIZE
+ * with SIGXFSZ ignored makes a write past `limit` bytes of any file fail
+ * with EFBIG, which the node treats as ENOSPC (AG_ENOSPACE, 507). */
+static struct rlimit fsize_saved;
+
+static void fsize_limit(rlim_t limit)
+{
+    struct rlimit r = {limit, fsize_saved.rlim_max};
+    ASSERT_OK(setrlimit(RLIMIT_FSIZE, &r));
+}
+
+TEST(storage_disk_full_leaves_nothing_half_written)
+{
+    enum { N = 700001, LIMIT = 128 << 10 };
+    struct principal a;
+    struct upload_writer *w = NULL;
+    struct ag_err e = {0};
+    json_t *up = NULL, *file = NULL;
+    uint8_t *buf = malloc(N);
+    char sha[65], blocks[700];
+    const char *id;
+    uint64_t off = 0, cur = 0;
+
+    ASSERT(buf != NULL);
+    for (size_t i = 0; i < N; i++)
+        buf[i] = byte_at(i);
+    sha256_hex(buf, N, sha);
+    ASSERT_OK(getrlimit(RLIMIT_FSIZE, &fsize_saved));
+    signal(SIGXFSZ, SIG_IGN);
+    setup();
+    snprintf(blocks, sizeof(blocks), "%s/blocks", data_dir);
+    user("alice", &a);
+    model(&a, "free", "0", "1.0.0");
+    ASSERT_OK(market_upload_create(&m, &a, "alice", "free", "1.0.0", "w.bin", N, sha, &up, NULL));
+    id = json_string_value(json_object_get(up, "id"));
+
+    /* 1. The upload's own bytes hit the limit: a clear error, and the .part
+     * file holds exactly the bytes taken (its length is the offset). */
+    ASSERT_OK(market_upload_open(&m, &a, id, 0, &w, &cur, NULL));
+    fsize_limit(LIMIT);
+    ASSERT_EQ(market_upload_write(w, buf, N, &e), AG_ENOSPACE);
+    ASSERT(strstr(e.msg, strerror(EFBIG)) != NULL);
+    ASSERT_EQ(market_upload_offset(w), LIMIT);
+    ASSERT_OK(market_upload_finish(w, &file, &off, NULL));
+    market_upload_close(w); /* drops the live import: its staged blocks go */
+    fsize_limit(fsize_saved.rlim_cur);
+    ASSERT(file == NULL);
+    ASSERT_EQ(off, LIMIT);
+    ASSERT_EQ(part_length(id), LIMIT);
+    ASSERT_EQ(count_tmp(blocks), 0);
+
+    /* 2. The rest arrives, then the import into the blockstore hits the
+     * limit (leaves are 256 KiB): the error says so, no .tmp-* block is
+     * left, the upload keeps all its bytes to complete later. */
+    ASSERT_OK(market_upload_open(&m, &a, id, LIMIT, &w, &cur, NULL));
+    ASSERT_OK(market_upload_write(w, buf + LIMIT, N - LIMIT, NULL));
+    fsize_limit(LIMIT);
+    memset(&e, 0, sizeof(e));
+    ASSERT_EQ(market_upload_finish(w, &file, &off, &e), AG_ENOSPACE);
+    market_upload_close(w);
+    fsize_limit(fsize_saved.rlim_cur);
+    ASSERT(file == NULL);
+    ASSERT(strstr(e.msg, strerror(EFBIG)) != NULL);
+    ASSERT_EQ(count_tmp(blocks), 0);
+    ASSERT_EQ(part_length(id), N);
+    ASSERT_STR_EQ(ag_err_name(AG_ENOSPACE), "insufficient_storage");
+    ASSERT_EQ(ag_err_status(AG_ENOSPACE), 507);
+
+    /* 3. Space again: an empty write at the end completes it; the file reads back. */
+    ASSERT_OK(market_upload_open(&m, &a, id, N, &w, &cur, NULL));
+    ASSERT_OK(market_upload_finish(w, &file, &off, NULL));
+    market_upload_close(w);
+    ASSERT(file != NULL);
+    ASSERT_STR_EQ(json_string_value(json_object_get(file, "sha256")), sha);
+    ASSERT_EQ(part_length(id), -1);
+    ASSERT_EQ(count_tmp(blocks), 0);
+    check_read(&a, "free", "1.0.0", "w.bin", N, 65536, 0);
+    json_decref(file);
+    json_decref(up);
+    free(buf);
+    signal(SIGXFSZ, SIG_DFL);
+    teardown();
+}
+
+TEST(storage_kubo_queue_keeps_roots_while_kubo_is_down)
+{
+    struct principal a;
+    json_t *f, *due = NULL;
+    int64_t n = -1;
+    int pinned = -1;
+    bool down = false;
+    const char *cid;
+
+    /* Port 1: nothing listens, a connection is refused at once. */
+    setup_kubo("http://127.0.0.1:1");
+    user("alice", &a);
+    model(&a, "free", "0", "1.0.0");
+    f = upload(&a, "free", "1.0.0", "w.bin", 300000, 300000);
+    cid = json_string_value(json_object_get(f, "cid"));
+    /* Queued with the file entry; nothing pinned it (no thread runs here). */
+    ASSERT_OK(market_kubo_pending(&m, &n, NULL));
+    ASSERT_EQ(n, 1);
+    ASSERT_OK(market_kubo_pin_pass(&m, &down, &pinned, NULL, NULL));
+    ASSERT(down);
+    ASSERT_EQ(pinned, 0);
+    ASSERT_OK(market_kubo_pending(&m, &n, NULL));
+    ASSERT_EQ(n, 1);
+    /* Backed off: not due now; a pass while Kubo stays down touches nothing. */
+    ASSERT_OK(store_kubo_pin_due(store, time_now(), 10, &due, NULL));
+    ASSERT_EQ(json_array_size(due), 0);
+    json_decref(due);
+    ASSERT_OK(market_kubo_pin_pass(&m, &down, &pinned, NULL, NULL));
+    ASSERT(down);
+    /* Queued again (another upload of the same bytes): due at once. */
+    ASSERT_OK(store_kubo_pin_add(store, cid, time_now(), NULL));
+    ASSERT_OK(store_kubo_pin_due(store, time_now(), 10, &due, NULL));
+    ASSERT_EQ(json_array_size(due), 1);
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(due, 0), "cid")), cid);
+    ASSERT_EQ(json_integer_value(json_object_get(json_array_get(due, 0), "attempts")), 1);
+    json_decref(due);
+    ASSERT_OK(store_kubo_pin_retry(store, cid, time_now() + 3600, "down", NULL));
+    ASSERT_OK(store_kubo_pin_wake(store, time_now(), NULL));
+    ASSERT_OK(store_kubo_pin_due(store, time_now(), 10, &due, NULL));
+    ASSERT_EQ(json_array_size(due), 1);
+    json_decref(due);
+    ASSERT_OK(store_kubo_pin_done(store, cid, NULL));
+    ASSERT_OK(market_kubo_pending(&m, &n, NULL));
+    ASSERT_EQ(n, 0);
+    json_decref(f);
     teardown();
 }
