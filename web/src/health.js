@@ -12,9 +12,11 @@ function notices(health) {
   const out = [];
   const storage = health && health.storage;
   if (storage && storage.fallback) {
+    const n = Number(storage.kubo_pending) || 0;
     out.push(['storage', 'Local storage only.',
       ' This node cannot reach its IPFS node right now: every file here still downloads and is'
-      + ' verified, but new uploads are kept on this node until the IPFS node is back.']);
+      + ' verified, but new uploads are kept on this node until the IPFS node is back'
+      + (n > 0 ? ` (${n} file${n === 1 ? '' : 's'} waiting to be pinned).` : '.')]);
   }
   const chain = health && health.chain;
   if (chain && chain.status === 'error') {
