@@ -7,12 +7,6 @@
 
 #include <sodium.h>
 
-/* The domain a SIWE message must name: the Host the client reached us by. */
-static const char *request_domain(struct http_req *req)
-{
-    return http_header(req, "Host");
-}
-
 int api_siwe_nonce(void *app, struct http_req *req, struct http_resp *resp)
 {
     json_t *out = NULL;
@@ -38,8 +32,7 @@ int api_siwe_login(void *app, struct http_req *req, struct http_resp *resp)
         api_str(&c, body, "signature", true, &signature);
         api_str(&c, body, "token_name", false, &token_name);
         if (!c.rc)
-            c.rc = market_siwe_login(c.market, message, signature, request_domain(req), token_name,
-                                     &lr, &c.err);
+            c.rc = market_siwe_login(c.market, message, signature, token_name, &lr, &c.err);
     }
     if (!c.rc && token_name) {
         out = json_pack("{s:o, s:s, s:I}", "user", lr.user, "token", lr.secret, "token_id",
@@ -70,8 +63,7 @@ int api_siwe_link(void *app, struct http_req *req, struct http_resp *resp)
         api_str(&c, body, "message", true, &message);
         api_str(&c, body, "signature", true, &signature);
         if (!c.rc)
-            c.rc = market_siwe_link(c.market, c.viewer, message, signature, request_domain(req),
-                                    &out, &c.err);
+            c.rc = market_siwe_link(c.market, c.viewer, message, signature, &out, &c.err);
     }
     json_decref(body);
     return api_reply(&c, resp, 201, out);

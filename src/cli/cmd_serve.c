@@ -25,6 +25,7 @@
 
 struct serve_settings {
     char *listen;
+    char *public_origin;
     char *data_dir;
     char *web_dir;
     char *log_level;
@@ -77,6 +78,10 @@ struct serve_settings {
 
 static const struct config_opt serve_opts[] = {
     OPT("listen", CONFIG_STR, listen, "127.0.0.1:8080", "address to serve on, HOST:PORT", 0, 0),
+    OPT("public-origin", CONFIG_STR, public_origin, NULL,
+        "origins users reach the node at, scheme://host[:port], comma-separated; Sign-In with "
+        "Ethereum messages must name one (default: http://127.0.0.1:PORT and "
+        "http://localhost:PORT of --listen, or http://HOST:PORT for a specific HOST)", 0, 0),
     OPT("data-dir", CONFIG_STR, data_dir, "./data",
         "directory holding everything the node writes", 0, 0),
     OPT("web-dir", CONFIG_STR, web_dir, NULL,
@@ -285,6 +290,34 @@ static int pricing_open(const struct serve_settings *set, const struct market_ch
     return 0;
 }
 
+/* origins_open() sets the origins SIWE messages must name: --public-origin,
+ * else those of --listen on the bound `port` (loopback names for a loopback
+ * or wildcard address). Never the Host header of a request: its sender
+ * chooses it (docs/security.md). */
+static int origins_open(const struct serve_settings *set, struct market *market, unsigned port,
+                        struct ag_err *e)
+{
+    char host[256], list[600];
+    const char *colon = strrchr(set->listen, ':');
+    int n = colon ? (int)(colon - set->listen) : 0;
+
+    if (set->public_origin)
+        return market_set_origins(market, set->public_origin, e);
+    snprintf(host, sizeof(host), "%.*s", n, set->listen);
+    if (!*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "[::]") ||
+        !strcmp(host, "127.0.0.1") || !strcmp(host, "localhost")) {
+        snprintf(list, sizeof(list), "http://127.0.0.1:%u,http://localhost:%u", port, port);
+        if (strcmp(host, "127.0.0.1") && strcmp(host, "localhost"))
+            log_info("siwe: serving on all addresses; users who reach the node by another name "
+                     "need --public-origin to sign in with Ethereum");
+    } else if (strchr(host, ':') && host[0] != '[') {
+        snprintf(list, sizeof(list), "http://[%s]:%u", host, port);
+    } else {
+        snprintf(list, sizeof(list), "http://%s:%u", host, port);
+    }
+    return market_set_origins(market, list, e);
+}
+
 /* The expired-upload sweeper: one thread, woken every cleanup-interval
  * seconds or when the node stops. Several nodes may sweep one database at
  * once: market_upload_expire() lets exactly one remove each upload. */
@@ -490,6 +523,11 @@ int cmd_serve(int argc, char **argv)
     mcfg.throttle_account_max = (int)set.throttle_account;
     mcfg.throttle_ip_max = (int)set.throttle_ip;
     market_init(&market, store, &mcfg);
+    if (set.public_origin && origins_open(&set, &market, 0, &e)) {
+        fprintf(stderr, "agora serve: %s\n", e.msg);
+        rc = EXIT_USAGE;
+        goto out;
+    }
     scfg.data_dir = set.data_dir;
     scfg.max_upload = (uint64_t)set.max_upload;
     scfg.upload_ttl = set.upload_ttl;
@@ -546,6 +584,12 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     api.http = http;
+    /* the default origins name the bound port (--listen may say :0) */
+    if (!set.public_origin && origins_open(&set, &market, http_server_port(http), &e)) {
+        fprintf(stderr, "agora serve: %s\n", e.msg);
+        http_server_stop(http, 0);
+        goto out;
+    }
     {
         char host[256];
         const char *colon = strrchr(set.listen, ':');

@@ -96,33 +96,17 @@ int market_siwe_nonce(struct market *m, json_t **out, struct ag_err *e)
     return *out ? 0 : AG_ENOMEM;
 }
 
-/* uri_on_domain() tells whether `uri` is an http(s) URI whose authority is
- * `domain` (the origin the user signed in to). */
-static bool uri_on_domain(const char *uri, const char *domain)
-{
-    const char *p = NULL;
-    size_t n = strlen(domain);
-
-    if (str_starts(uri, "https://"))
-        p = uri + 8;
-    else if (str_starts(uri, "http://"))
-        p = uri + 7;
-    return p && !strncmp(p, domain, n) &&
-           (p[n] == '\0' || p[n] == '/' || p[n] == '?' || p[n] == '#');
-}
-
-/* verify() checks the message and its signature against this node, then
- * consumes its nonce. On success *msg is filled (caller releases). */
-static int verify(struct market *m, const char *message, const char *signature, const char *domain,
+/* verify() checks the message and its signature against this node (its
+ * chain id and public origins), then consumes its nonce. On success *msg is
+ * filled (caller releases). */
+static int verify(struct market *m, const char *message, const char *signature,
                   struct siwe_msg *msg, struct ag_err *e)
 {
-    struct siwe_expect x = {.domain = domain, .now = time_now()};
+    struct siwe_expect x = {.now = time_now()};
     int rc;
 
     if (!message || !signature || strlen(message) > SIWE_MAX_LEN)
         return ag_errf(e, AG_EINVAL, "message", "a SIWE message and its signature are required");
-    if (!domain || !*domain)
-        return ag_errf(e, AG_EINVAL, "message", "the request has no Host to check the domain");
     x.chain_id = m->chain ? m->chain->chain_id : 0;
     rc = siwe_verify(message, strlen(message), signature, &x, msg, e);
     if (rc == AG_EINVAL)
@@ -133,15 +117,20 @@ static int verify(struct market *m, const char *message, const char *signature, 
         str_copy(why, e && e->msg[0] ? e->msg : "the signature does not verify", sizeof(why));
         return ag_errf(e, AG_EUNAUTH, field, "%s", why);
     }
-    if (!uri_on_domain(msg->uri, domain)) {
+    /* Without a chain there is no chain id to hold the message to, and no
+     * wallet would be of use: refuse rather than accept any chain. A 409
+     * (how this node is set up), not a 503 (try later), whose message the
+     * client sees. */
+    if (!m->chain || !m->chain->chain_id)
+        rc = ag_errf(e, AG_ECONFLICT, NULL,
+                     "this node follows no chain, so it offers no "
+                     "Sign-In with Ethereum (start it with --chain-rpc)");
+    else if (!(rc = market_siwe_origin_check(m, msg->domain, msg->uri, msg->scheme, e)) &&
+             store_siwe_nonce_take(m->store, msg->nonce, x.now, NULL))
+        rc = ag_errf(e, AG_EUNAUTH, "nonce", "unknown, used or expired nonce");
+    if (rc)
         siwe_msg_release(msg);
-        return ag_errf(e, AG_EUNAUTH, "uri", "the message's URI is not on %s", domain);
-    }
-    if (store_siwe_nonce_take(m->store, msg->nonce, x.now, NULL)) {
-        siwe_msg_release(msg);
-        return ag_errf(e, AG_EUNAUTH, "nonce", "unknown, used or expired nonce");
-    }
-    return 0;
+    return rc;
 }
 
 static void lower_addr(const char *in, char out[43])
@@ -184,8 +173,7 @@ static int account_for(struct market *m, const char *addr, int64_t *id, char use
 }
 
 int market_siwe_login(struct market *m, const char *message, const char *signature,
-                      const char *domain, const char *token_name, struct login_result *out,
-                      struct ag_err *e)
+                      const char *token_name, struct login_result *out, struct ag_err *e)
 {
     struct siwe_msg msg;
     char addr[43], username[33], hash[65];
@@ -197,7 +185,7 @@ int market_siwe_login(struct market *m, const char *message, const char *signatu
                        !utf8_valid(token_name, strlen(token_name))))
         return ag_errf(e, AG_EINVAL, "token_name", "token name must be 1-%d characters",
                        SIWE_TOKEN_NAME_MAX);
-    if ((rc = verify(m, message, signature, domain, &msg, e)))
+    if ((rc = verify(m, message, signature, &msg, e)))
         return rc;
     lower_addr(msg.address, addr);
     siwe_msg_release(&msg);
@@ -226,7 +214,7 @@ out:
 }
 
 int market_siwe_link(struct market *m, const struct principal *viewer, const char *message,
-                     const char *signature, const char *domain, json_t **out, struct ag_err *e)
+                     const char *signature, json_t **out, struct ag_err *e)
 {
     struct siwe_msg msg;
     char addr[43];
@@ -235,7 +223,7 @@ int market_siwe_link(struct market *m, const struct principal *viewer, const cha
 
     if (!viewer)
         return ag_errf(e, AG_EUNAUTH, NULL, "sign in first");
-    if ((rc = verify(m, message, signature, domain, &msg, e)))
+    if ((rc = verify(m, message, signature, &msg, e)))
         return rc;
     lower_addr(msg.address, addr);
     siwe_msg_release(&msg);

@@ -36,6 +36,17 @@ struct market_config {
 struct market_storage;
 struct market_kubo_pinner;
 
+#define MARKET_ORIGINS_MAX 8
+#define MARKET_ORIGIN_MAX  256 /* host[:port] */
+#define MARKET_SCHEME_MAX  8
+
+/* An origin users reach the node at (origin.c), normalized: lowercase
+ * "http" or "https", lowercase host, no default port. */
+struct market_origin {
+    char scheme[MARKET_SCHEME_MAX];
+    char authority[MARKET_ORIGIN_MAX];
+};
+
 struct market {
     struct store *store;
     struct market_config cfg;
@@ -43,6 +54,11 @@ struct market {
     uint64_t generation;            /* moves on every write a public read can see */
     struct market_chain *chain;     /* issue 4: the chain; NULL when none is configured */
     struct market_kubo_pinner *kubo_pinner; /* the Kubo re-pin thread; NULL when not running */
+    /* The public origins SIWE messages must name: origins[0..norigins) are
+     * written once by market_set_origins(), then published by a release
+     * store of norigins, so they may be set while requests are served. */
+    struct market_origin origins[MARKET_ORIGINS_MAX];
+    size_t norigins;
 };
 
 /* market_init() fills sensible defaults for everything the config leaves 0. */
@@ -423,20 +439,36 @@ bool market_licence_holder(struct market *m, const struct principal *viewer, jso
 /* market_chain_decorate() adds "chain": {token_id, owner, price, versions}
  * (or null when the listing is not registered on-chain) to a listing. */
 void market_chain_decorate(struct market *m, json_t *model);
+/* market_set_origins() sets the origins users reach the node at, from
+ * `list`: comma-separated "scheme://host[:port]" (http or https, no path;
+ * a trailing "/" is allowed). Call it once; it may run while requests are
+ * served (until then SIWE answers AG_EUNAVAILABLE). Returns 0, AG_EINVAL
+ * for a malformed list, or AG_EEXISTS if the origins are already set. */
+int market_set_origins(struct market *m, const char *list, struct ag_err *e);
+/* market_siwe_origin_check() tells whether a SIWE message's `domain`, `uri`
+ * and optional `scheme` (NULL if the message has none) name one of the
+ * node's public origins: the domain is its host[:port] and the URI is on
+ * the same scheme and host[:port]. Returns 0, AG_EUNAUTH (field "domain" or
+ * "uri") on a mismatch, or AG_EUNAVAILABLE if no origin is set yet. */
+int market_siwe_origin_check(const struct market *m, const char *domain, const char *uri,
+                             const char *scheme, struct ag_err *e);
 /* market_siwe_nonce() issues a single-use nonce: {nonce, expires_at}. */
 int market_siwe_nonce(struct market *m, json_t **out, struct ag_err *e);
-/* market_siwe_login() verifies a signed SIWE message (domain must equal
- * `domain`, the chain id the node's, the nonce one it issued and unused,
- * within its time bounds) and signs in the account linked to its address,
- * creating one on first sign-in. Opens a session (token_name NULL) or an API
- * token, like market_login(). AG_EUNAUTH for a bad signature or message. */
+/* market_siwe_login() verifies a signed SIWE message (domain and URI on one
+ * of the node's public origins, market_siwe_origin_check(); the chain id the
+ * node's; the nonce one it issued and unused; within its time bounds) and
+ * signs in the account linked to its address, creating one on first
+ * sign-in. Opens a session (token_name NULL) or an API token, like
+ * market_login(). AG_EINVAL for an unreadable message, AG_EUNAUTH for a bad
+ * signature or a mismatch, AG_ECONFLICT when the node follows no chain (no
+ * chain id to check), AG_EUNAVAILABLE while it has no public origin yet. */
 int market_siwe_login(struct market *m, const char *message, const char *signature,
-                      const char *domain, const char *token_name, struct login_result *out,
-                      struct ag_err *e);
+                      const char *token_name, struct login_result *out, struct ag_err *e);
 /* market_siwe_link() links the signing address to the viewer's account:
- * {address, linked_at}. AG_EEXISTS if another account holds it. */
+ * {address, linked_at}. Fails like market_siwe_login(), and AG_EEXISTS if
+ * another account holds the address. */
 int market_siwe_link(struct market *m, const struct principal *viewer, const char *message,
-                     const char *signature, const char *domain, json_t **out, struct ag_err *e);
+                     const char *signature, json_t **out, struct ag_err *e);
 /* {wallets: [...], licences: [...]} of the viewer. */
 int market_wallet_info(struct market *m, const struct principal *viewer, json_t **out,
                        struct ag_err *e);

@@ -21,7 +21,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from node import BIN, SRC, register  # noqa: E402
+from node import BIN, SRC, Node, register  # noqa: E402
 from chainlib import HELPER, KEYS, ChainNode, deploy, serve, wait_for, write_key  # noqa: E402
 
 PRICE = str(5 * 10**18)
@@ -87,13 +87,14 @@ class Chain(unittest.TestCase):
         self.assertEqual(s, 200, b)
         return b
 
-    def siwe(self, key, nonce=None, domain=None, **kw):
+    def siwe(self, key, nonce=None, domain=None, node=None, **kw):
+        node = node or self.node
         if nonce is None:
-            s, _, b = self.node.request("GET", "/api/v1/auth/siwe/nonce")
+            s, _, b = node.request("GET", "/api/v1/auth/siwe/nonce")
             self.assertEqual(s, 200, b)
             nonce = b["nonce"]
-        return self.js("siwe", key=key, domain=domain or "%s:%d" % (self.node.host, self.node.port),
-                       uri=kw.pop("uri", self.node.url), chainId=kw.pop("chainId", 31337),
+        return self.js("siwe", key=key, domain=domain or "%s:%d" % (node.host, node.port),
+                       uri=kw.pop("uri", node.url), chainId=kw.pop("chainId", 31337),
                        nonce=nonce, **kw)
 
     def download(self, token):
@@ -384,6 +385,69 @@ class Chain(unittest.TestCase):
         s, _, e = self.node.request("POST", "/api/v1/auth/siwe",
                                     {"message": "garbage", "signature": "0x12"})
         self.assertEqual(s, 400, e)
+
+    def test_7b_siwe_origin_is_a_node_setting_not_the_host_header(self):
+        # A phishing site fetches a nonce, has the user sign a message for its
+        # own domain and URI, and posts it with a matching Host header: refused.
+        for host in ("evil.example", "evil.example:%d" % self.node.port):
+            bad = self.siwe(KEYS[3], domain=host, uri="http://%s/login" % host)
+            for body in ({}, {"token_name": "stolen"}):
+                body.update(message=bad["message"], signature=bad["signature"])
+                s, _, e = self.node.request("POST", "/api/v1/auth/siwe", body,
+                                            headers={"Host": host})
+                self.assertEqual(s, 401, e)
+                self.assertEqual(e["error"]["field"], "domain", e)
+        # the node's own origin with a spoofed Host still signs in: Host is not consulted
+        m = self.siwe(KEYS[3])
+        s, _, b = self.node.request("POST", "/api/v1/auth/siwe",
+                                    {"message": m["message"], "signature": m["signature"]},
+                                    headers={"Host": "evil.example"})
+        self.assertEqual(s, 200, b)
+        # --public-origin names where users reach the node (e.g. behind a proxy):
+        # messages for it pass, the listen address's are refused
+        n = serve(self.dirs, self.anvil.url, self.manifest, "--public-origin",
+                  "https://Agora.Example:443/, http://localhost:1")
+        try:
+            m = self.siwe(KEYS[3], node=n, domain="agora.example",
+                          uri="https://agora.example/account")
+            s, _, b = n.request("POST", "/api/v1/auth/siwe",
+                                {"message": m["message"], "signature": m["signature"],
+                                 "token_name": "proxied"})
+            self.assertEqual(s, 200, b)
+            for dom, uri in (("%s:%d" % (n.host, n.port), n.url),
+                             ("agora.example", "http://agora.example/"),
+                             ("agora.example", "https://evil.example/")):
+                bad = self.siwe(KEYS[3], node=n, domain=dom, uri=uri)
+                s, _, e = n.request("POST", "/api/v1/auth/siwe",
+                                    {"message": bad["message"], "signature": bad["signature"]},
+                                    headers={"Host": dom})
+                self.assertEqual(s, 401, (dom, uri, e))
+        finally:
+            self.assertEqual(n.stop(), 0)
+            n.proc.stdout.close()
+        # a malformed setting stops the node before it serves
+        r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir",
+                            os.path.join(self.dir, "never"), "--public-origin",
+                            "agora.example/app"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("public origin", r.stderr)
+
+    def test_7c_siwe_without_a_chain_is_refused(self):
+        # no chain, no chain id to check: a well-signed message is refused (409, not "any chain")
+        n = Node(args=["--public-origin", "http://agora.test"])
+        self.dirs.append(n.dir)
+        try:
+            m = self.siwe(KEYS[3], node=n, domain="agora.test", uri="http://agora.test/")
+            s, _, e = n.request("POST", "/api/v1/auth/siwe",
+                                {"message": m["message"], "signature": m["signature"]})
+            self.assertEqual(s, 409, e)
+            self.assertIn("follows no chain", e["error"]["message"])
+            s, _, e = n.request("POST", "/api/v1/auth/siwe", {"message": "garbage",
+                                                              "signature": "0x12"})
+            self.assertEqual(s, 400, e)
+        finally:
+            self.assertEqual(n.stop(), 0)
+            n.proc.stdout.close()
 
     def test_8_dead_rpc_is_reported_and_recovers(self):
         self.anvil.stop()

@@ -361,3 +361,49 @@ TEST(downloads_count_once_per_file_per_user_per_day)
     json_decref(files);
     teardown();
 }
+
+TEST(siwe_origins_normalized_and_matched)
+{
+    struct market o;
+    struct ag_err e = {0};
+    market_init(&o, NULL, NULL);
+    /* until set, SIWE is unavailable, never open to any domain */
+    ASSERT_EQ(market_siwe_origin_check(&o, "a.example", "https://a.example", NULL, &e),
+              AG_EUNAVAILABLE);
+    ASSERT_EQ(market_set_origins(&o, "a.example", &e), AG_EINVAL);
+    ASSERT_EQ(market_set_origins(&o, "https://a.example/app", &e), AG_EINVAL);
+    ASSERT_EQ(market_set_origins(&o, "https://user@a.example", &e), AG_EINVAL);
+    ASSERT_EQ(market_set_origins(&o, "ftp://a.example", &e), AG_EINVAL);
+    ASSERT_EQ(market_set_origins(&o, "http://a.example:0", &e), AG_EINVAL);
+    ASSERT_EQ(market_set_origins(&o, "http://a.example:65536", &e), AG_EINVAL);
+    ASSERT_EQ(market_set_origins(&o, " , ", &e), AG_EINVAL);
+    ASSERT_OK(market_set_origins(&o, "HTTPS://Agora.Example:443/, http://127.0.0.1:8080,"
+                                     "http://[::1]:8080", &e));
+    ASSERT_EQ(market_set_origins(&o, "https://b.example", &e), AG_EEXISTS);
+    ASSERT_STR_EQ(o.origins[0].authority, "agora.example");
+    ASSERT_OK(market_siwe_origin_check(&o, "agora.example", "https://agora.example", NULL, &e));
+    ASSERT_OK(market_siwe_origin_check(&o, "AGORA.example", "https://agora.example/login?x#y",
+                                       "https", &e));
+    ASSERT_OK(market_siwe_origin_check(&o, "127.0.0.1:8080", "http://127.0.0.1:8080/", NULL, &e));
+    ASSERT_OK(market_siwe_origin_check(&o, "[::1]:8080", "http://[::1]:8080", NULL, &e));
+    /* another domain, or the right domain with a URI elsewhere, or the wrong scheme */
+    ASSERT_EQ(market_siwe_origin_check(&o, "evil.example", "https://agora.example", NULL, &e),
+              AG_EUNAUTH);
+    ASSERT_STR_EQ(e.field, "domain");
+    ASSERT_EQ(market_siwe_origin_check(&o, "agora.example.evil", "https://agora.example.evil",
+                                       NULL, &e), AG_EUNAUTH);
+    ASSERT_EQ(market_siwe_origin_check(&o, "127.0.0.1:8081", "http://127.0.0.1:8081", NULL, &e),
+              AG_EUNAUTH);
+    ASSERT_EQ(market_siwe_origin_check(&o, "agora.example", "https://evil.example", NULL, &e),
+              AG_EUNAUTH);
+    ASSERT_STR_EQ(e.field, "uri");
+    ASSERT_EQ(market_siwe_origin_check(&o, "agora.example", "https://agora.example.evil/",
+                                       NULL, &e), AG_EUNAUTH);
+    ASSERT_EQ(market_siwe_origin_check(&o, "agora.example", "http://agora.example", NULL, &e),
+              AG_EUNAUTH);
+    ASSERT_EQ(market_siwe_origin_check(&o, "agora.example", "https://agora.example", "http", &e),
+              AG_EUNAUTH);
+    ASSERT_EQ(market_siwe_origin_check(&o, "agora.example", "https://agora.example@evil.example",
+                                       NULL, &e), AG_EUNAUTH);
+    market_release(&o);
+}
