@@ -67,6 +67,39 @@ bool market_licence_holder(struct market *m, const struct principal *viewer, jso
     return has;
 }
 
+/* linked_to() tells whether the address `addr` is linked to the account `user_id`. */
+static bool linked_to(struct market *m, const char *addr, int64_t user_id)
+{
+    char username[33];
+    int64_t id = 0;
+
+    return addr && user_id && !store_wallet_user(m->store, addr, &id, username, NULL) &&
+           id == user_id;
+}
+
+void market_chain_terms(struct market *m, const struct principal *viewer, json_t *model, bool *paid,
+                        bool *owner)
+{
+    char slug_hash[67];
+    json_t *onchain = NULL;
+    const char *price;
+    int64_t seller = json_integer_value(json_object_get(model, "owner_id"));
+
+    *paid = *owner = false;
+    if (!m->chain || !owner_name(model) || !slug_name(model))
+        return;
+    chain_slug_hash(owner_name(model), slug_name(model), slug_hash);
+    if (store_chain_model(m->store, slug_hash, &onchain, NULL))
+        return;
+    if (linked_to(m, json_string_value(json_object_get(onchain, "registrant")), seller)) {
+        price = json_string_value(json_object_get(onchain, "price"));
+        *paid = price && strcmp(price, "0") != 0;
+        *owner = viewer && linked_to(m, json_string_value(json_object_get(onchain, "owner")),
+                                     viewer->user_id);
+    }
+    json_decref(onchain);
+}
+
 void market_chain_decorate(struct market *m, json_t *model)
 {
     char slug_hash[67];

@@ -335,8 +335,10 @@ struct market_file_info {
     bool encrypted;
 };
 /* market_file_access() decides who may read a version's file contents:
- * anyone for a free model's published version; for a paid model only the
- * owner and licence holders (market_licence_holder(), chain.c).
+ * anyone for a free model's published version; for a paid model (its price
+ * or, once registered on chain, its on-chain price is not zero) only the
+ * owner, the holder of its token (market_chain_terms()) and licence holders
+ * (market_licence_holder(), chain.c).
  * Drafts and hidden models are AG_ENOTFOUND to others; AG_EUNAUTH for an
  * anonymous caller of a paid file, AG_EFORBIDDEN for another user. */
 int market_file_access(struct market *m, const struct principal *viewer, json_t *model,
@@ -436,8 +438,20 @@ struct market_chain {
  * chain's hasLicense for each linked address. False for anonymous viewers,
  * viewers without linked addresses, and on errors. */
 bool market_licence_holder(struct market *m, const struct principal *viewer, json_t *model);
-/* market_chain_decorate() adds "chain": {token_id, owner, price, versions}
- * (or null when the listing is not registered on-chain) to a listing. */
+/* market_chain_terms() reads what the chain index says about the listing
+ * `model` for its downloads: *paid when its on-chain price is not zero,
+ * *owner when an address linked to `viewer` owns its token now (transfers
+ * move it). The token counts only when the node follows a chain and the
+ * address that registered it is linked to the listing's owner: the registry
+ * is first-come, so a stranger's registration of the listing's slug hash
+ * must neither lock a free model nor open a paid one. Both are false when
+ * the listing is not registered, for such a stranger's token, and on
+ * errors. */
+void market_chain_terms(struct market *m, const struct principal *viewer, json_t *model,
+                        bool *paid, bool *owner);
+/* market_chain_decorate() adds "chain": {token_id, owner, price, versions,
+ * registered_block, registrant} (or null when the listing is not registered
+ * on-chain) to a listing. */
 void market_chain_decorate(struct market *m, json_t *model);
 /* market_set_origins() sets the origins users reach the node at, from
  * `list`: comma-separated "scheme://host[:port]" (http or https, no path;

@@ -963,13 +963,19 @@ int market_file_access(struct market *m, const struct principal *viewer, json_t 
                        json_t *version, struct ag_err *e)
 {
     int rc = market_model_access(viewer, model, MODEL_READ, e);
-    bool owner = is_owner(viewer, model);
+    bool owner = is_owner(viewer, model), paid_onchain, owner_onchain;
 
     if (rc)
         return rc;
     if (!owner && strcmp(json_string_value(json_object_get(version, "state")), "published"))
         return ag_errf(e, AG_ENOTFOUND, "version", "no such version");
-    if (!is_paid(model) || owner || market__licence_holder(m, viewer, model))
+    /* A listing registered on chain is paid when either price is not zero
+     * (the Marketplace sells at the on-chain one), and whoever holds its
+     * token may read it like the listing's owner (drafts stay the node
+     * owner's). */
+    market_chain_terms(m, viewer, model, &paid_onchain, &owner_onchain);
+    if ((!is_paid(model) && !paid_onchain) || owner || owner_onchain ||
+        market__licence_holder(m, viewer, model))
         return 0;
     if (!viewer)
         return ag_errf(e, AG_EUNAUTH, NULL, "this is a paid model: sign in with a licence");

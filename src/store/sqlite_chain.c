@@ -293,7 +293,7 @@ int store_chain_events(struct store *s, const char *name, int limit, json_t **ou
  * price is the latest PriceSet by that owner after that transfer (a listing
  * belongs to the owner who set it), else 0. */
 static const char SQL_CHAIN_MODEL[] =
-    "WITH reg AS (SELECT model_id, block_number FROM chain_events"
+    "WITH reg AS (SELECT model_id, block_number, account FROM chain_events"
     "  WHERE name = 'ModelRegistered' AND json_extract(args, '$.slugHash') = ?"
     "  ORDER BY block_number, log_index LIMIT 1),"
     " xfer AS (SELECT account, block_number, log_index FROM chain_events"
@@ -308,7 +308,7 @@ static const char SQL_CHAIN_MODEL[] =
     "   ORDER BY p.block_number DESC, p.log_index DESC LIMIT 1), '0') AS price,"
     "  (SELECT count(*) FROM chain_events v WHERE v.name = 'VersionPublished'"
     "   AND v.model_id = reg.model_id) AS versions,"
-    "  reg.block_number AS registered_block"
+    "  reg.block_number AS registered_block, reg.account AS registrant"
     " FROM reg LEFT JOIN xfer";
 
 int store_chain_model(struct store *s, const char *slug_hash, json_t **out, struct ag_err *e)

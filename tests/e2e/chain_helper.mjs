@@ -5,6 +5,7 @@
 //   register {key, slug}                       -> {modelId, block, txHash}
 //   publish  {key, modelId, version, cid, sha256}
 //   price    {key, modelId, price}
+//   transfer {key, modelId, to}                (the model's ERC-721 to another address)
 //   buy      {key, modelId}                    (faucet + approve + buy) -> {purchaseId, block, txHash}
 //   dispute  {key, purchaseId, reason}         -> {disputeId}
 //   rule     {key, disputeId, ruling}          (1 = refund, 2 = release)
@@ -59,6 +60,10 @@ async function main() {
     }
     case 'price': {
       const rc = await mined(market.setPrice(args.modelId, BigInt(args.price)));
+      return { block: rc.blockNumber };
+    }
+    case 'transfer': {
+      const rc = await mined(registry.transferFrom(w.address, args.to, args.modelId));
       return { block: rc.blockNumber };
     }
     case 'buy': {

@@ -97,11 +97,12 @@ class Chain(unittest.TestCase):
                        uri=kw.pop("uri", node.url), chainId=kw.pop("chainId", 31337),
                        nonce=nonce, **kw)
 
-    def download(self, token):
+    def download(self, token, slug="paid"):
         h = {"Authorization": "Bearer " + token} if token else {}
         c = http.client.HTTPConnection(self.node.host, self.node.port, timeout=60)
         try:
-            c.request("GET", "/api/v1/models/alice/paid/versions/1.0.0/files/model.bin", headers=h)
+            c.request("GET", "/api/v1/models/alice/%s/versions/1.0.0/files/model.bin" % slug,
+                      headers=h)
             r = c.getresponse()
             return r.status, r.read()
         finally:
@@ -136,11 +137,11 @@ class Chain(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("already deployed", r.stderr)
 
-    def publish_file(self, node, token, data):
-        s, _, b = node.request("POST", "/api/v1/models/alice/paid/versions",
+    def publish_file(self, node, token, data, slug="paid"):
+        s, _, b = node.request("POST", "/api/v1/models/alice/%s/versions" % slug,
                                {"version": "1.0.0"}, token=token)
         self.assertEqual(s, 201, b)
-        s, _, up = node.request("POST", "/api/v1/models/alice/paid/versions/1.0.0/uploads",
+        s, _, up = node.request("POST", "/api/v1/models/alice/%s/versions/1.0.0/uploads" % slug,
                                 {"name": "model.bin", "size": len(data)}, token=token)
         self.assertEqual(s, 201, up)
         s, _, f = node.request("PATCH", "/api/v1/uploads/" + up["id"], raw=data,
@@ -148,7 +149,7 @@ class Chain(unittest.TestCase):
                                headers={"Upload-Offset": "0",
                                         "Content-Type": "application/offset+octet-stream"})
         self.assertEqual(s, 200, f)
-        s, _, b = node.request("POST", "/api/v1/models/alice/paid/versions/1.0.0/publish",
+        s, _, b = node.request("POST", "/api/v1/models/alice/%s/versions/1.0.0/publish" % slug,
                                token=token)
         self.assertEqual(s, 200, b)
         return f
@@ -448,6 +449,52 @@ class Chain(unittest.TestCase):
         finally:
             self.assertEqual(n.stop(), 0)
             n.proc.stdout.close()
+
+    def link(self, key, token):
+        m = self.siwe(key)
+        s, _, b = self.node.request("POST", "/api/v1/auth/siwe/link",
+                                    {"message": m["message"], "signature": m["signature"]},
+                                    token=token)
+        self.assertEqual(s, 201, b)
+        return b["address"]
+
+    def listing(self, slug, price, data):
+        s, _, b = self.node.request("POST", "/api/v1/models", {"slug": slug, "title": slug,
+                                    "price": price, "visibility": "public"}, token=self.alice)
+        self.assertEqual(s, 201, b)
+        self.publish_file(self.node, self.alice, data, slug=slug)
+
+    def test_7d_onchain_price_and_token_owner_gate_downloads(self):
+        seller = self.link(KEYS[1], self.alice)
+        carol = self.link(KEYS[4], self.carol)
+        data = hashlib.sha256(b"cheap").digest() * 100
+        # free on the node, priced on chain by the seller: paid
+        self.listing("cheap", "0", data)
+        self.assertEqual(self.download(self.carol, "cheap"), (200, data))
+        cheap = self.js("register", key=KEYS[1], slug="alice/cheap")["modelId"]
+        self.js("price", key=KEYS[1], modelId=cheap, price=PRICE)
+        self.synced()
+        self.assertEqual(self.model()["chain"]["registrant"], seller)
+        self.assertEqual(self.download(None, "cheap")[0], 401)
+        self.assertEqual(self.download(self.carol, "cheap")[0], 403)
+        self.assertEqual(self.download(self.alice, "cheap"), (200, data))
+        # the token moves to carol's wallet, carol prices it: carol reads it as its owner,
+        # a non-buyer still cannot
+        self.js("transfer", key=KEYS[1], modelId=cheap, to=carol)
+        self.js("price", key=KEYS[4], modelId=cheap, price=PRICE)
+        self.synced()
+        self.assertEqual(self.download(self.carol, "cheap"), (200, data))
+        self.assertEqual(self.download(self.bob, "cheap")[0], 403)
+        # a stranger (bob's wallet) registering alice's slugs first changes nothing:
+        # a free listing stays free, a paid one stays closed to him
+        self.listing("free", "0", data)
+        self.listing("secret", "5", data)
+        for slug in ("free", "secret"):
+            t = self.js("register", key=KEYS[2], slug="alice/" + slug)["modelId"]
+            self.js("price", key=KEYS[2], modelId=t, price=PRICE)
+        self.synced()
+        self.assertEqual(self.download(self.carol, "free"), (200, data))
+        self.assertEqual(self.download(self.bob, "secret")[0], 403)
 
     def test_8_dead_rpc_is_reported_and_recovers(self):
         self.anvil.stop()
