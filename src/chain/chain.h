@@ -267,6 +267,13 @@ int chain_indexer_start(const struct chain_indexer_config *cfg, struct chain_ind
                         struct ag_err *e);
 /* chain_indexer_stop() stops the thread (if any), waits for it, frees. Safe on NULL. */
 void chain_indexer_stop(struct chain_indexer *ix);
+/* chain_indexer_poke() starts the next round now rather than after the poll
+ * interval, unless a round started less than CHAIN_POKE_MIN_MS ago (so
+ * pokes cost the RPC node at most a few rounds a second, on the indexer's
+ * thread). For a refused download whose purchase may be in a block the
+ * indexer has not seen yet. Safe on NULL and on an indexer without thread. */
+#define CHAIN_POKE_MIN_MS 250
+void chain_indexer_poke(struct chain_indexer *ix);
 void chain_indexer_status(struct chain_indexer *ix, struct chain_status *out);
 /* chain_status_json() gives {status, chain_id, head, indexed_block, lag, reorgs, error}. */
 json_t *chain_status_json(const struct chain_status *st);

@@ -37,6 +37,7 @@ struct chain_indexer {
     unsigned range; /* current eth_getLogs range */
     pthread_t thread;
     bool started, stop;
+    int64_t round_at_us; /* time_mono_us() when the last round started; under lock */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     struct chain_status st; /* under lock */
@@ -452,6 +453,7 @@ static void *indexer_main(void *arg)
         struct ag_err e = {0};
         struct timespec until;
         int rc;
+        ix->round_at_us = time_mono_us();
         pthread_mutex_unlock(&ix->lock);
         rc = chain_indexer_step(ix, &caught_up, &e);
         if (rc && !warned)
@@ -509,6 +511,16 @@ void chain_indexer_stop(struct chain_indexer *ix)
     pthread_mutex_destroy(&ix->lock);
     pthread_cond_destroy(&ix->wake);
     free(ix);
+}
+
+void chain_indexer_poke(struct chain_indexer *ix)
+{
+    if (!ix || !ix->started)
+        return;
+    pthread_mutex_lock(&ix->lock);
+    if (time_mono_us() - ix->round_at_us >= CHAIN_POKE_MIN_MS * 1000LL)
+        pthread_cond_signal(&ix->wake);
+    pthread_mutex_unlock(&ix->lock);
 }
 
 void chain_indexer_status(struct chain_indexer *ix, struct chain_status *out)

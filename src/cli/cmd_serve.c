@@ -255,6 +255,8 @@ static int chain_open(const struct serve_settings *set, struct market *market,
     mc->chain_id = manifest->chain_id;
     mc->rpc_url = set->chain_rpc;
     mc->manifest = manifest;
+    if ((rc = market_chain_init(mc)))
+        return ag_err_set(e, rc);
     if ((rc = chain_indexer_start(&icfg, &mc->indexer, e)))
         return rc;
     market->chain = mc;
@@ -611,6 +613,7 @@ out:
     chain_indexer_stop(mchain.indexer);
     chain_pricer_release(&pricer);
     market.chain = NULL;
+    market_chain_release(&mchain);
     chain_manifest_release(&manifest);
     if (store)
         market_storage_close(&market);

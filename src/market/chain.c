@@ -22,6 +22,94 @@ static const char *slug_name(json_t *model)
     return json_string_value(json_object_get(model, "slug"));
 }
 
+struct licence_miss {
+    int64_t user_id; /* 0: a free slot */
+    char slug_hash[67];
+    int64_t until; /* seconds since the epoch */
+};
+
+int market_chain_init(struct market_chain *mc)
+{
+    mc->misses = calloc(LICENCE_MISS_SLOTS, sizeof(*mc->misses));
+    if (!mc->misses)
+        return AG_ENOMEM;
+    pthread_mutex_init(&mc->lock, NULL);
+    return 0;
+}
+
+void market_chain_release(struct market_chain *mc)
+{
+    if (!mc->misses)
+        return;
+    pthread_mutex_destroy(&mc->lock);
+    free(mc->misses);
+    mc->misses = NULL;
+}
+
+static struct licence_miss *miss_slot(struct market_chain *mc, int64_t user_id,
+                                      const char *slug_hash)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)user_id; /* FNV-1a */
+    for (const char *p = slug_hash; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return &mc->misses[h % LICENCE_MISS_SLOTS];
+}
+
+/* missed_recently() tells whether the chain said "no" (or could not be
+ * asked) for this account and model less than LICENCE_MISS_TTL_S ago. */
+static bool missed_recently(struct market_chain *mc, int64_t user_id, const char *slug_hash)
+{
+    struct licence_miss *s;
+    bool hit;
+
+    if (!mc->misses)
+        return false;
+    pthread_mutex_lock(&mc->lock);
+    s = miss_slot(mc, user_id, slug_hash);
+    hit = s->user_id == user_id && !strcmp(s->slug_hash, slug_hash) && time_now() < s->until;
+    pthread_mutex_unlock(&mc->lock);
+    return hit;
+}
+
+static void miss_put(struct market_chain *mc, int64_t user_id, const char *slug_hash)
+{
+    struct licence_miss *s;
+
+    if (!mc->misses)
+        return;
+    pthread_mutex_lock(&mc->lock);
+    s = miss_slot(mc, user_id, slug_hash);
+    s->user_id = user_id;
+    str_copy(s->slug_hash, slug_hash, sizeof(s->slug_hash));
+    s->until = time_now() + LICENCE_MISS_TTL_S;
+    pthread_mutex_unlock(&mc->lock);
+}
+
+/* misses_forget() drops an account's remembered misses: a newly linked
+ * address may hold licences the others did not. */
+static void misses_forget(struct market_chain *mc, int64_t user_id)
+{
+    if (!mc || !mc->misses)
+        return;
+    pthread_mutex_lock(&mc->lock);
+    for (size_t i = 0; i < LICENCE_MISS_SLOTS; i++)
+        if (mc->misses[i].user_id == user_id)
+            mc->misses[i].user_id = 0;
+    pthread_mutex_unlock(&mc->lock);
+}
+
+/* index_current() tells whether the index has every block up to the head
+ * its indexer (this node's or another sharing the database) saw in the
+ * last LICENCE_INDEX_FRESH_S seconds: then the index's "no" is the
+ * chain's, up to the poll interval. */
+static bool index_current(struct market *m)
+{
+    struct chain_cursor cur;
+
+    return !store_chain_cursor_get(m->store, &cur, NULL) && cur.head > 0 &&
+           cur.next_block > cur.head && time_now() - cur.updated_at <= LICENCE_INDEX_FRESH_S;
+}
+
 /* licence_onchain() asks the chain for the viewer's linked addresses. */
 static bool licence_onchain(struct market *m, const struct principal *viewer, const char *slug_hash)
 {
@@ -39,10 +127,14 @@ static bool licence_onchain(struct market *m, const struct principal *viewer, co
         if (n < ARRAY_SIZE(addrs))
             addrs[n++] = json_string_value(json_object_get(w, "address"));
     }
-    if (n && chain_licence_onchain(m->chain->rpc_url, m->chain->manifest, slug_hash, addrs, n, &has,
-                                   &e)) {
-        log_warn("chain: hasLicense check failed: %s", e.msg);
-        has = false;
+    if (n && !missed_recently(m->chain, viewer->user_id, slug_hash)) {
+        if (chain_licence_onchain(m->chain->rpc_url, m->chain->manifest, slug_hash, addrs, n, &has,
+                                  &e)) {
+            log_warn("chain: hasLicense check failed: %s", e.msg);
+            has = false;
+        }
+        if (!has)
+            miss_put(m->chain, viewer->user_id, slug_hash);
     }
     json_decref(wallets);
     return has;
@@ -62,7 +154,11 @@ bool market_licence_holder(struct market *m, const struct principal *viewer, jso
                                 viewer->user_id, &has, NULL))
         has = false;
     json_decref(onchain);
-    if (!has)
+    /* The index is current up to the head its indexer last saw: a purchase
+     * in a newer block shows at the next round, which starts now. */
+    if (!has && m->chain && index_current(m))
+        chain_indexer_poke(m->chain->indexer);
+    else if (!has)
         has = licence_onchain(m, viewer, slug_hash);
     return has;
 }
@@ -262,6 +358,7 @@ int market_siwe_link(struct market *m, const struct principal *viewer, const cha
     siwe_msg_release(&msg);
     if ((rc = store_wallet_link(m->store, viewer->user_id, addr, now, e)))
         return rc;
+    misses_forget(m->chain, viewer->user_id);
     *out = json_pack("{s:s, s:I}", "address", addr, "linked_at", (json_int_t)now);
     return *out ? 0 : AG_ENOMEM;
 }

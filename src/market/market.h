@@ -15,6 +15,7 @@
 #define AGORA_MARKET_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -423,19 +424,41 @@ int market_gc(struct market *m, int64_t grace_s, bool dry_run, struct gc_stats *
 
 struct chain_indexer;
 struct chain_manifest;
+struct licence_miss;
+
+/* How long the index counts as current after the indexer last saw the head
+ * (seconds), and how long the chain's "no licence" is remembered. */
+#define LICENCE_INDEX_FRESH_S 5
+#define LICENCE_MISS_TTL_S    5
+#define LICENCE_MISS_SLOTS    1024
 
 struct market_chain {
     uint64_t chain_id;              /* SIWE messages must name it; 0 = any */
     struct chain_indexer *indexer;  /* may be NULL (status "not indexing") */
     const char *rpc_url;            /* for hasLicense when the index lags; may be NULL */
     const struct chain_manifest *manifest;
+    /* The chain's recent "no" per (account, model), so a refused caller
+     * cannot make every request an RPC round trip: LICENCE_MISS_SLOTS
+     * entries, direct-mapped, under `lock`; NULL before market_chain_init(). */
+    struct licence_miss *misses;
+    pthread_mutex_t lock;
 };
+
+/* market_chain_init() prepares the fields above the caller does not set
+ * (the licence-miss cache). Returns 0 or AG_ENOMEM. */
+int market_chain_init(struct market_chain *mc);
+/* market_chain_release() frees what market_chain_init() made; safe on a
+ * zeroed struct. */
+void market_chain_release(struct market_chain *mc);
 
 #define SIWE_NONCE_TTL 600
 
 /* market_licence_holder() tells whether `viewer` holds a licence for the
- * listing `model`: from the index, else (the index may lag) by asking the
- * chain's hasLicense for each linked address. False for anonymous viewers,
+ * listing `model`: from the index, else, only when the index may lag (it is
+ * behind the head the indexer last saw, or that was more than
+ * LICENCE_INDEX_FRESH_S ago), by asking the chain's hasLicense for each
+ * linked address; a "no" or a failed call is remembered for
+ * LICENCE_MISS_TTL_S per (account, model). False for anonymous viewers,
  * viewers without linked addresses, and on errors. */
 bool market_licence_holder(struct market *m, const struct principal *viewer, json_t *model);
 /* market_chain_terms() reads what the chain index says about the listing

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 import urllib.request
 
@@ -25,6 +26,37 @@ from node import BIN, SRC, Node, register  # noqa: E402
 from chainlib import HELPER, KEYS, ChainNode, deploy, serve, wait_for, write_key  # noqa: E402
 
 PRICE = str(5 * 10**18)
+
+
+def rpc_proxy(upstream, hook):
+    """A JSON-RPC proxy to `upstream` on a free port; hook(request) may return an error
+    object to answer instead of forwarding. Returns the server (serving on a thread)."""
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            req = json.loads(body)
+            err = hook(req) if isinstance(req, dict) else None
+            if err:
+                out = json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": err})
+                return self.reply(out.encode())
+            r = urllib.request.urlopen(urllib.request.Request(
+                upstream, body, {"Content-Type": "application/json"}), timeout=10)
+            self.reply(r.read())
+
+        def reply(self, data):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
 
 
 class Chain(unittest.TestCase):
@@ -234,37 +266,18 @@ class Chain(unittest.TestCase):
         # A proxy in front of anvil refuses eth_getLogs over more than 2 blocks,
         # as providers do ("query returned more than 10000 results"): a fresh
         # node must still index everything, in smaller ranges.
-        upstream = self.anvil.url
         seen = []
 
-        class Proxy(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
+        def hook(req):
+            if req.get("method") == "eth_getLogs":
+                f = req["params"][0]
+                span = int(f["toBlock"], 16) - int(f["fromBlock"], 16) + 1
+                seen.append(span)
+                if span > 2:
+                    return {"code": -32005, "message": "query returned more than 10000 results"}
+            return None
 
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                req = json.loads(body)
-                if isinstance(req, dict) and req.get("method") == "eth_getLogs":
-                    f = req["params"][0]
-                    span = int(f["toBlock"], 16) - int(f["fromBlock"], 16) + 1
-                    seen.append(span)
-                    if span > 2:
-                        out = json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": {
-                            "code": -32005, "message": "query returned more than 10000 results"}})
-                        return self.reply(out.encode())
-                r = urllib.request.urlopen(urllib.request.Request(
-                    upstream, body, {"Content-Type": "application/json"}), timeout=10)
-                self.reply(r.read())
-
-            def reply(self, data):
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        srv = rpc_proxy(self.anvil.url, hook)
         n = self.start_node(rpc="http://127.0.0.1:%d" % srv.server_address[1])
         try:
             head = int(self.anvil.rpc("eth_blockNumber"), 16)
@@ -495,6 +508,58 @@ class Chain(unittest.TestCase):
         self.synced()
         self.assertEqual(self.download(self.carol, "free"), (200, data))
         self.assertEqual(self.download(self.bob, "secret")[0], 403)
+
+    def test_7e_refusals_ask_the_chain_only_when_the_index_lags(self):
+        # A non-buyer's refused downloads must not each cost RPC calls: none
+        # while the index is at the head, and while it lags one hasLicense
+        # check per account and model every few seconds (LICENCE_MISS_TTL_S).
+        calls, lag = [], {"on": False}
+
+        def hook(req):
+            if req.get("method") == "eth_call":
+                calls.append(req["params"][0].get("to"))
+            if lag["on"] and req.get("method") == "eth_getLogs":
+                return {"code": -32000, "message": "index held back by the test"}
+            return None
+
+        srv = rpc_proxy(self.anvil.url, hook)
+        n = self.start_node(rpc="http://127.0.0.1:%d" % srv.server_address[1])
+        old, Chain.node = Chain.node, n
+        try:
+            alice, dave = register(n, "alice"), register(n, "dave")
+            s, _, b = n.request("POST", "/api/v1/models", {"slug": "paid", "title": "Paid",
+                                "price": "5", "visibility": "public"}, token=alice)
+            self.assertEqual(s, 201, b)
+            self.publish_file(n, alice, self.data)
+            m = self.siwe(KEYS[4], node=n)
+            s, _, b = n.request("POST", "/api/v1/auth/siwe/link",
+                                {"message": m["message"], "signature": m["signature"]},
+                                token=dave)
+            self.assertEqual(s, 201, b)
+            self.synced()
+            del calls[:]
+            for _ in range(5):
+                self.assertEqual(self.download(dave)[0], 403)
+            self.assertEqual(calls, [])
+            # hold the index back and move the head: now the chain is asked, once
+            lag["on"] = True
+            head = int(self.anvil.rpc("eth_blockNumber"), 16)
+            self.anvil.rpc("evm_mine")
+            wait_for(lambda: n.request("GET", "/api/v1/chain")[2]["head"] > head, 30,
+                     "the node to see the new head")
+            for _ in range(5):
+                self.assertEqual(self.download(dave)[0], 403)
+            self.assertEqual(len(calls), 2, calls)  # modelIdBySlug, hasLicense
+            time.sleep(6)
+            self.assertEqual(self.download(dave)[0], 403)
+            self.assertEqual(len(calls), 4, calls)
+            lag["on"] = False
+        finally:
+            Chain.node = old
+            self.assertEqual(n.stop(), 0)
+            n.proc.stdout.close()
+            srv.shutdown()
+            srv.server_close()
 
     def test_8_dead_rpc_is_reported_and_recovers(self):
         self.anvil.stop()
