@@ -25,6 +25,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 from node import BIN, SRC, Node, register  # noqa: E402
 from chainlib import HELPER, KEYS, ChainNode, deploy, serve, wait_for, write_key  # noqa: E402
 
+CHAIN = os.environ.get("AGORA_TEST_CHAIN", "anvil")
+CHAIN_ID = 31337 if CHAIN == "anvil" else 1337
+KEY_ADDRESSES = [  # the addresses of chainlib.KEYS, in order
+    "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+    "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+    "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"]
+
 PRICE = str(5 * 10**18)
 
 
@@ -63,7 +70,9 @@ class Chain(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="agora-chain-")
-        cls.anvil = ChainNode("anvil", os.path.join(cls.dir, "anvil-state.json"))
+        # anvil by default; AGORA_TEST_CHAIN=ganache runs the same tests on Ganache
+        # (tests/chain.cmake registers e2e.test_chain_ganache)
+        cls.anvil = ChainNode(CHAIN, os.path.join(cls.dir, "chain-state" + (".json" if CHAIN == "anvil" else "")))
         try:
             cls.setup_chain()
         except BaseException:
@@ -73,6 +82,10 @@ class Chain(unittest.TestCase):
     @classmethod
     def setup_chain(cls):
         cls.chaindir = os.path.join(cls.dir, "deploy")
+        if CHAIN != "anvil":
+            # KEYS are anvil's funded accounts; on Ganache they start empty
+            for address in KEY_ADDRESSES:
+                cls.anvil.set_balance(address, 1000 * 10**18)
         keyfile = write_key(os.path.join(cls.dir, "deployer.key"), KEYS[0])
         cls.manifest = deploy(cls.anvil.url, keyfile, cls.chaindir)
         cls.dirs = [cls.dir]
@@ -126,7 +139,7 @@ class Chain(unittest.TestCase):
             self.assertEqual(s, 200, b)
             nonce = b["nonce"]
         return self.js("siwe", key=key, domain=domain or "%s:%d" % (node.host, node.port),
-                       uri=kw.pop("uri", node.url), chainId=kw.pop("chainId", 31337),
+                       uri=kw.pop("uri", node.url), chainId=kw.pop("chainId", CHAIN_ID),
                        nonce=nonce, **kw)
 
     def download(self, token, slug="paid"):
@@ -152,13 +165,13 @@ class Chain(unittest.TestCase):
 
     def test_1_status_and_cli(self):
         c = self.synced()
-        self.assertEqual(c["chain_id"], 31337)
+        self.assertEqual(c["chain_id"], CHAIN_ID)
         r = subprocess.run([BIN, "chain", "status", "--chain-rpc", self.anvil.url, "--data-dir",
                             self.node.data, "--chain-manifest", self.manifest, "--json"],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         st = json.loads(r.stdout)
-        self.assertEqual(st["chain_id"], 31337)
+        self.assertEqual(st["chain_id"], CHAIN_ID)
         self.assertEqual(st["rpc_status"], "ok")
         self.assertIn("Marketplace", st["contracts"])
         self.assertIsNotNone(st["indexed_block"])
