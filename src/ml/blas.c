@@ -8,6 +8,7 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 /* OpenBLAS extensions (declared in its cblas.h, repeated for clarity). */
 extern void openblas_set_num_threads(int num_threads);
@@ -62,8 +63,21 @@ struct gemm_job {
                  beta, C, (blasint)ldc);                                                     \
     }
 
-DEFINE_GEMM1(sgemm1, float, cblas_sgemm)
+DEFINE_GEMM1(sgemm_blas, float, cblas_sgemm)
 DEFINE_GEMM1(dgemm1, double, cblas_dgemm)
+
+/* One single-threaded SGEMM block: on the engine's own kernel when that is
+ * the path (ml_blas_path()), else, or when the kernel cannot allocate its
+ * packing buffers, on OpenBLAS. */
+static void sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                   int64_t ldc)
+{
+    if (M > 0 && N > 0 && K > 0 && ml_blas_path() == ML_GEMM_OWN &&
+        !ml_sgemm_avx2(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        return;
+    sgemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 
 /* Runs blocks [lo, hi) of a split GEMM. */
 static void gemm_blocks(void *arg, int64_t lo, int64_t hi)
@@ -141,24 +155,60 @@ void ml_dgemm(struct ml_model *m, bool ta, bool tb, int64_t M, int64_t N, int64_
  * is loaded; on an unknown CPU it falls back to an old core (Prescott,
  * Nehalem...) that runs several times slower. The choice cannot be changed
  * after loading (OPENBLAS_CORETYPE is read by the library's constructor), so
- * the engine checks it once and says so loudly when the kernels are older
- * than the CPU: docs/internals/onnx.md has the measurements and the fix. */
+ * the engine checks it once and, when the kernels are older than the CPU,
+ * runs single-precision GEMM on its own AVX2/FMA kernel (gemm_avx2.c)
+ * instead: docs/internals/onnx.md has the measurements. Double precision
+ * stays on OpenBLAS (no model in our benchmarks spends time there). */
 static const char *const old_cores[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem",
                                         "Atom", "Barcelona", "Bobcat", "Bulldozer", "Piledriver",
                                         "Steamroller", "Excavator", "Sandybridge", "Katmai",
                                         "Coppermine", "Northwood", "Banias", "Opteron"};
 
-static void check_core(void)
+/* The path ml_blas_force_path() set (enum ml_gemm_path), and the one
+ * chosen on ML_GEMM_AUTO, decided once by path_decide(). */
+static atomic_int forced_path = ML_GEMM_AUTO;
+static enum ml_gemm_path auto_path = ML_GEMM_OPENBLAS;
+static pthread_once_t path_once = PTHREAD_ONCE_INIT;
+
+static void path_decide(void)
 {
     const char *core = openblas_get_corename();
-    bool old = false;
-    for (size_t i = 0; i < ARRAY_SIZE(old_cores) && core; i++)
-        old |= !strcasecmp(core, old_cores[i]);
-    __builtin_cpu_init();
-    if (old && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        log_warn("OpenBLAS chose the %s kernels on a CPU with AVX2 and FMA; GEMM runs several "
-                 "times slower than it could. Start agora with OPENBLAS_CORETYPE=Haswell (Intel) "
-                 "or OPENBLAS_CORETYPE=Zen (AMD).", core);
+    if (ml_blas_core_is_old() && ml_cpu_avx2_fma()) {
+        auto_path = ML_GEMM_OWN;
+        log_info("sgemm runs on the engine's AVX2/FMA kernel: OpenBLAS chose its old %s kernels "
+                 "on a CPU with AVX2 and FMA", core);
+    } else {
+        log_debug("sgemm runs on OpenBLAS (%s kernels)", core ? core : "unknown");
+    }
+}
+
+enum ml_gemm_path ml_blas_path(void)
+{
+    int f = atomic_load_explicit(&forced_path, memory_order_relaxed);
+    if (f == ML_GEMM_OPENBLAS)
+        return ML_GEMM_OPENBLAS;
+    if (f == ML_GEMM_OWN)
+        return ml_cpu_avx2_fma() ? ML_GEMM_OWN : ML_GEMM_OPENBLAS;
+    pthread_once(&path_once, path_decide);
+    return auto_path;
+}
+
+void ml_blas_force_path(enum ml_gemm_path path)
+{
+    static const char *const names[] = {"auto", "OpenBLAS", "the engine's AVX2/FMA kernel"};
+    int old;
+    assert(path >= ML_GEMM_AUTO && path <= ML_GEMM_OWN);
+    old = atomic_exchange(&forced_path, (int)path);
+    if (old == (int)path)
+        return;
+    /* A caller who forces a path knows it: debug level only, except when
+     * the request cannot be met. */
+    if (path == ML_GEMM_OWN && !ml_cpu_avx2_fma())
+        log_warn("sgemm forced to %s, but this CPU lacks AVX2 or FMA: it stays on OpenBLAS",
+                 names[path]);
+    else if (path != ML_GEMM_AUTO)
+        log_debug("sgemm forced to %s (OpenBLAS core %s)", names[path],
+                 openblas_get_corename());
 }
 
 static bool cpu_avx2_fma;
@@ -195,8 +245,7 @@ static void stop_server(void)
 
 void ml_blas_threads(int n)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, check_core);
+    (void)ml_blas_path(); /* decides (and logs) the SGEMM path at the first load */
     UNUSED(n); /* the engine's pool splits GEMMs; see ml_sgemm() */
     openblas_set_num_threads(1);
     /* The pthread build starts one server thread per core when the library
@@ -208,8 +257,9 @@ void ml_blas_threads(int n)
 
 const char *ml_blas_info(void)
 {
-    static char info[160];
-    snprintf(info, sizeof(info), "OpenBLAS core %s (%s)", openblas_get_corename(),
-             openblas_get_config());
+    static char info[256];
+    snprintf(info, sizeof(info), "OpenBLAS core %s (%s); sgemm on %s", openblas_get_corename(),
+             openblas_get_config(),
+             ml_blas_path() == ML_GEMM_OWN ? "the engine's AVX2/FMA kernel" : "OpenBLAS");
     return info;
 }

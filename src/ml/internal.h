@@ -246,6 +246,17 @@ const char *ml_blas_info(void);
 bool ml_cpu_avx2_fma(void);
 /* ml_blas_core_is_old() is true when OpenBLAS runs pre-Haswell kernels. */
 bool ml_blas_core_is_old(void);
+/* ml_blas_path() returns the path single-precision GEMM takes now:
+ * ML_GEMM_OPENBLAS or ML_GEMM_OWN, never ML_GEMM_AUTO. On auto (the default,
+ * see ml_blas_force_path() in ml.h) it is OWN when OpenBLAS runs pre-Haswell
+ * kernels on a CPU with AVX2 and FMA, decided once, at the first call. */
+enum ml_gemm_path ml_blas_path(void);
+/* ml_sgemm_avx2() is the engine's own SGEMM (gemm_avx2.c): row-major
+ * C = alpha*op(A)*op(B) + beta*C on one thread, for M, N, K >= 1; C is not
+ * read when beta is 0. The caller has checked ml_cpu_avx2_fma(). Returns 0,
+ * or AG_ENOMEM (C untouched) when its packing buffers cannot be allocated. */
+int ml_sgemm_avx2(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
 /* Tensor helpers (tensor.c). */
 int64_t ml_numel(int ndim, const int64_t *dims);

@@ -194,6 +194,17 @@ void ml_model_profile(const struct ml_model *m, void *f /* FILE* */);
  * operators with counts, parameter count) to `f`. */
 void ml_model_info(const struct ml_model *m, void *f /* FILE* */);
 
+/* Single-precision GEMM runs on OpenBLAS or on the engine's own AVX2/FMA
+ * kernel (docs/internals/onnx.md, "BLAS: the choice, measured"). On
+ * ML_GEMM_AUTO, the default, the engine chooses once: its own kernel when
+ * OpenBLAS has fallen back to pre-Haswell kernels on a CPU with AVX2 and
+ * FMA, OpenBLAS otherwise. ml_blas_force_path() overrides that choice for
+ * the whole process, for tests, benchmarks and `agora onnx run --gemm`; a
+ * forced ML_GEMM_OWN on a CPU without AVX2 and FMA runs OpenBLAS. It may be
+ * called at any time, but a GEMM already running keeps its path. */
+enum ml_gemm_path { ML_GEMM_AUTO, ML_GEMM_OPENBLAS, ML_GEMM_OWN };
+void ml_blas_force_path(enum ml_gemm_path path);
+
 /* Backend-test runner: see testsuite.c. Prints one line per case to `f`.
  * Adds to the three counters; returns 0 even when cases fail. */
 struct ml_test_counts {
