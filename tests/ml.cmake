@@ -62,6 +62,17 @@ add_test(NAME ml.parity_fixtures_2threads
          COMMAND ${ML_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/ml/parity.py
                  $<TARGET_FILE:agora_onnx> ${CMAKE_BINARY_DIR}/ml-parity-fixtures-2
                  --threads 2 --fixtures ${CMAKE_CURRENT_SOURCE_DIR}/ml/fixtures)
+# The same with every single-precision GEMM forced onto the engine's own
+# AVX2/FMA kernel (the path taken when OpenBLAS runs pre-Haswell kernels;
+# here OpenBLAS picks Zen, so only the hidden --gemm flag reaches it).
+add_test(NAME ml.parity_fixtures_gemm_own
+         COMMAND ${ML_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/ml/parity.py
+                 $<TARGET_FILE:agora_onnx> ${CMAKE_BINARY_DIR}/ml-parity-fixtures-own
+                 --gemm own --fixtures ${CMAKE_CURRENT_SOURCE_DIR}/ml/fixtures)
+add_test(NAME ml.parity_fixtures_gemm_own_2threads
+         COMMAND ${ML_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/ml/parity.py
+                 $<TARGET_FILE:agora_onnx> ${CMAKE_BINARY_DIR}/ml-parity-fixtures-own-2
+                 --threads 2 --gemm own --fixtures ${CMAKE_CURRENT_SOURCE_DIR}/ml/fixtures)
 
 # Every convolution path (packed in place, packed panels, im2col + BLAS)
 # against a float64 NumPy reference.

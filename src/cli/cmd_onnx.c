@@ -26,6 +26,24 @@ static int usage(void)
     return EXIT_USAGE;
 }
 
+/* Parses the hidden diagnostic `--gemm auto|openblas|own` (docs/cli.md):
+ * forces single-precision GEMM onto OpenBLAS or the engine's own kernel for
+ * this process. Returns 0 or EXIT_USAGE. */
+static int parse_gemm(const char *val)
+{
+    if (!val)
+        return EXIT_USAGE;
+    if (!strcmp(val, "auto"))
+        ml_blas_force_path(ML_GEMM_AUTO);
+    else if (!strcmp(val, "openblas"))
+        ml_blas_force_path(ML_GEMM_OPENBLAS);
+    else if (!strcmp(val, "own"))
+        ml_blas_force_path(ML_GEMM_OWN);
+    else
+        return EXIT_USAGE;
+    return 0;
+}
+
 /* Parses the options shared by the subcommands; returns 0 or EXIT_USAGE. */
 static int parse_common(const char *opt, const char *val, struct ml_opts *o)
 {
@@ -119,6 +137,10 @@ static int cmd_run(int argc, char **argv)
             i++;
         } else if ((!strcmp(argv[i], "--threads") || !strcmp(argv[i], "--mem-limit"))) {
             if (parse_common(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &o))
+                return usage();
+            i++;
+        } else if (!strcmp(argv[i], "--gemm")) {
+            if (parse_gemm(i + 1 < argc ? argv[i + 1] : NULL))
                 return usage();
             i++;
         } else if (!strcmp(argv[i], "--output-dir") && i + 1 < argc) {
@@ -315,11 +337,16 @@ static int cmd_test(int argc, char **argv)
             if (parse_common(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &o))
                 return usage();
             i++;
+        } else if (!strcmp(argv[i], "--gemm")) {
+            if (parse_gemm(i + 1 < argc ? argv[i + 1] : NULL))
+                return usage();
+            i++;
         }
     }
     for (int i = 1; i < argc; i++) {
         struct stat st;
-        if (!strcmp(argv[i], "--threads") || !strcmp(argv[i], "--mem-limit")) {
+        if (!strcmp(argv[i], "--threads") || !strcmp(argv[i], "--mem-limit") ||
+            !strcmp(argv[i], "--gemm")) {
             i++;
             continue;
         }

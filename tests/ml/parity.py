@@ -1,14 +1,17 @@
 #!/usr/bin/python3
 """parity.py - our engine against onnxruntime-node on real models.
 
-Usage: parity.py AGORA_ONNX WORKDIR [--threads N] [--torch] [MODEL...]
-       parity.py AGORA_ONNX WORKDIR [--threads N] --fixtures FIXTURE_DIR
+Usage: parity.py AGORA_ONNX WORKDIR [--threads N] [--gemm PATH] [--torch] [MODEL...]
+       parity.py AGORA_ONNX WORKDIR [--threads N] [--gemm PATH] --fixtures FIXTURE_DIR
 
 Generates the fixtures (gen_models.py, or with --torch the PyTorch exports of
 gen_torch_models.py) into WORKDIR, runs each with
 `agora onnx run` (the AGORA_ONNX binary) and with onnxruntime-node
 (ort_run.js) on the same .npy inputs, and fails if any output differs by
 more than 1e-4 (absolute) or differs in dtype or shape.
+
+--gemm PATH (auto, openblas, own) is passed to `agora onnx run`: with own,
+every single-precision GEMM runs on the engine's AVX2/FMA kernel.
 
 With --fixtures it runs the committed fixtures instead (FIXTURE_DIR/<name>/,
 written by `gen_torch_models.py --fixtures`) and compares our outputs with
@@ -41,6 +44,10 @@ def main():
     if "--threads" in sys.argv[3:-1]:
         threads = sys.argv[sys.argv.index("--threads") + 1]
         del sys.argv[sys.argv.index("--threads"):sys.argv.index("--threads") + 2]
+    gemm = []
+    if "--gemm" in sys.argv[3:-1]:
+        gemm = ["--gemm", sys.argv[sys.argv.index("--gemm") + 1]]
+        del sys.argv[sys.argv.index("--gemm"):sys.argv.index("--gemm") + 2]
     fixtures = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--fixtures" else None
     names = [a for a in sys.argv[3:] if not a.startswith("--")] if not fixtures else []
     if fixtures:
@@ -70,7 +77,7 @@ def main():
         ref = os.path.join(d, "expected") if fixtures else os.path.join(d, "out_ort")
         try:
             args = [agora, "onnx", "run", os.path.join(d, "model.onnx"), "--output-dir", ours,
-                    "--threads", threads]
+                    "--threads", threads] + gemm
             for f in feeds_abs:
                 args += ["--input", f]
             run(args)
