@@ -77,29 +77,61 @@ static void pack_a(bool ta, const float *A, int64_t lda, int64_t mc, int64_t kc,
     }
 }
 
+/* Writes the transpose of the 8x8 block at src (rows ld apart) to dst
+ * (rows ldd apart): dst[q][i] = src[i][q]. */
+__attribute__((target("avx2,fma"))) static void transpose_8x8(const float *src, int64_t ld,
+                                                              float *dst, int64_t ldd)
+{
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld);
+    __m256 r2 = _mm256_loadu_ps(src + 2 * ld), r3 = _mm256_loadu_ps(src + 3 * ld);
+    __m256 r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld);
+    __m256 r6 = _mm256_loadu_ps(src + 6 * ld), r7 = _mm256_loadu_ps(src + 7 * ld);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
 /* Packs rows [0, kc) x columns [0, nc) of op(B) into panels of NR columns:
  * panel c holds, for each p, the NR values op(B)[p][c*NR + j] together;
- * columns past nc are zero. */
-static void pack_b(bool tb, const float *B, int64_t ldb, int64_t kc, int64_t nc, float *dst)
+ * columns past nc are zero. Whole panels move 8 floats at a time (B^T in
+ * 8x8 transposes), the last, partial panel one float at a time. */
+__attribute__((target("avx2,fma"))) static void pack_b(bool tb, const float *B, int64_t ldb,
+                                                       int64_t kc, int64_t nc, float *dst)
 {
     for (int64_t c = 0; c < nc; c += NR) {
-        int64_t nr = MIN(NR, nc - c);
-        if (tb) {
-            for (int64_t j = 0; j < NR; j++) {
-                const float *src = B + (c + j) * ldb;
-                for (int64_t p = 0; p < kc; p++)
-                    dst[p * NR + j] = j < nr ? src[p] : 0;
+        int64_t nr = MIN(NR, nc - c), p = 0;
+        if (nr == NR && tb) {
+            for (; p + 8 <= kc; p += 8) {
+                transpose_8x8(B + c * ldb + p, ldb, dst + p * NR, NR);
+                transpose_8x8(B + (c + 8) * ldb + p, ldb, dst + p * NR + 8, NR);
             }
-        } else {
-            for (int64_t p = 0; p < kc; p++) {
+        } else if (nr == NR) {
+            for (; p < kc; p++) {
                 const float *src = B + p * ldb + c;
-                int64_t j = 0;
-                for (; j < nr; j++)
-                    dst[p * NR + j] = src[j];
-                for (; j < NR; j++)
-                    dst[p * NR + j] = 0;
+                _mm256_storeu_ps(dst + p * NR, _mm256_loadu_ps(src));
+                _mm256_storeu_ps(dst + p * NR + 8, _mm256_loadu_ps(src + 8));
             }
         }
+        for (; p < kc; p++)
+            for (int64_t j = 0; j < NR; j++)
+                dst[p * NR + j] = j >= nr ? 0 : tb ? B[(c + j) * ldb + p] : B[p * ldb + c + j];
         dst += NR * kc;
     }
 }
