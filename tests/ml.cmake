@@ -7,6 +7,13 @@ add_executable(agora_onnx ${CMAKE_CURRENT_SOURCE_DIR}/ml/onnx_main.c
 target_link_libraries(agora_onnx PRIVATE agora_ml)
 set_target_properties(agora_onnx PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 
+# The SGEMM benchmark (bench/onnx/sgemm_bench.c; not a test, built on request:
+# `cmake --build build-rel --target sgemm_bench`).
+add_executable(sgemm_bench EXCLUDE_FROM_ALL ${CMAKE_SOURCE_DIR}/bench/onnx/sgemm_bench.c)
+target_include_directories(sgemm_bench PRIVATE ${OPENBLAS_INCLUDE})
+target_link_libraries(sgemm_bench PRIVATE agora_ml)
+set_target_properties(sgemm_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+
 # (b) The ONNX backend node suite from Debian's libonnx-testdata: fails below
 # the pass count recorded in tests/ml/node_pass_count.txt, or on any crash or
 # hang. The whole suite takes a few seconds even under ASan, so the
