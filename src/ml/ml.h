@@ -201,7 +201,8 @@ void ml_model_info(const struct ml_model *m, void *f /* FILE* */);
  * FMA, OpenBLAS otherwise. ml_blas_force_path() overrides that choice for
  * the whole process, for tests, benchmarks and `agora onnx run --gemm`; a
  * forced ML_GEMM_OWN on a CPU without AVX2 and FMA runs OpenBLAS. It may be
- * called at any time, but a GEMM already running keeps its path. */
+ * called at any time, from any thread: each single-threaded GEMM block reads
+ * the path as it starts (both paths compute the same product). */
 enum ml_gemm_path { ML_GEMM_AUTO, ML_GEMM_OPENBLAS, ML_GEMM_OWN };
 void ml_blas_force_path(enum ml_gemm_path path);
 
