@@ -39,7 +39,9 @@ const char cmd_publish_usage[] =
     "(ModelRegistry.registerModel), then publishVersion with the CID and sha256 of the\n"
     "version's files as the node lists them, the parent models, dataset hashes and the hash\n"
     "of the file list. --price (smallest units, or tokens with an AGR suffix: 5AGR) sets the\n"
-    "list price. VERSION defaults to the latest published one.\n" COMMON_USAGE;
+    "list price. VERSION defaults to the latest published one. When logged in, the wallet\n"
+    "is first linked to your account by Sign-In with Ethereum: the node honours a token's\n"
+    "price, owner and licences only when the seller's linked wallet registered it.\n" COMMON_USAGE;
 
 const char cmd_buy_usage[] =
     "usage: agora buy OWNER/SLUG [--quote | --quote-file FILE | --list-price] [--max-price P]\n"
@@ -461,6 +463,8 @@ static int existing_version(struct chainctx *cc, const char *id, const char *lab
     return rc;
 }
 
+static int link_wallet(struct chainctx *cc, bool *linked);
+
 int cmd_publish(int argc, char **argv)
 {
     struct cli_opt opts[] = {CHAINCTX_OPTS,
@@ -478,7 +482,7 @@ int cmd_publish(int argc, char **argv)
     json_t *ver = NULL, *parents = json_array(), *datasets = json_array(), *r = NULL, *ev = NULL;
     json_t *out = NULL;
     const char *label;
-    bool minted = false, exists = false;
+    bool minted = false, exists = false, linked = false;
     int rc = cli_parse("publish", argc, argv, 1, opts, ARRAY_SIZE(opts), &a);
 
     memset(&cc, 0, sizeof(cc));
@@ -515,6 +519,11 @@ int cmd_publish(int argc, char **argv)
         (rc = parent_ids(&cc, &opts[O_PARENT], parents)) ||
         (rc = dataset_hashes(&cc, &opts[O_DATASET], &opts[O_DHASH], datasets)) ||
         (rc = chainctx_unlock(&cc)) || (rc = chainctx_model_id(&cc, owner, slug, id)))
+        goto out;
+    /* The node trusts the token (its price, its owner, the licences sold on
+     * it) only when the wallet that registers it is linked to the seller's
+     * account: link it first when logged in. */
+    if (cc.node.token && (rc = link_wallet(&cc, &linked)))
         goto out;
     addr_format(cc.me, me);
     if (!strcmp(id, "0")) {

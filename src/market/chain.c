@@ -140,16 +140,42 @@ static bool licence_onchain(struct market *m, const struct principal *viewer, co
     return has;
 }
 
+/* linked_to() tells whether the address `addr` is linked to the account `user_id`. */
+static bool linked_to(struct market *m, const char *addr, int64_t user_id)
+{
+    char username[33];
+    int64_t id = 0;
+
+    return addr && user_id && !store_wallet_user(m->store, addr, &id, username, NULL) &&
+           id == user_id;
+}
+
+/*
+ * The registry lets any address register any slug once, so a licence counts
+ * only for the token this listing's seller registered: its registrant must
+ * be a wallet linked to the seller's account (the CLI's `agora publish` and
+ * the web's on-chain publishing link it first). Otherwise someone could
+ * register "alice/model" before Alice, sell themselves a licence, and open
+ * her paid files. A token the index does not know yet (the registration is
+ * newer than the index) is checked on chain below, where the contract's own
+ * registration is the one the index will show.
+ */
 bool market_licence_holder(struct market *m, const struct principal *viewer, json_t *model)
 {
     char slug_hash[67];
     json_t *onchain = NULL;
-    bool has = false;
+    bool has = false, known;
+    int64_t seller = json_integer_value(json_object_get(model, "owner_id"));
 
     if (!viewer || !owner_name(model) || !slug_name(model))
         return false;
     chain_slug_hash(owner_name(model), slug_name(model), slug_hash);
-    if (!store_chain_model(m->store, slug_hash, &onchain, NULL) &&
+    known = !store_chain_model(m->store, slug_hash, &onchain, NULL);
+    if (known && !linked_to(m, json_string_value(json_object_get(onchain, "registrant")), seller)) {
+        json_decref(onchain);
+        return false; /* registered by a wallet that is not the seller's */
+    }
+    if (known &&
         store_chain_has_licence(m->store, json_string_value(json_object_get(onchain, "token_id")),
                                 viewer->user_id, &has, NULL))
         has = false;
@@ -161,16 +187,6 @@ bool market_licence_holder(struct market *m, const struct principal *viewer, jso
     else if (!has)
         has = licence_onchain(m, viewer, slug_hash);
     return has;
-}
-
-/* linked_to() tells whether the address `addr` is linked to the account `user_id`. */
-static bool linked_to(struct market *m, const char *addr, int64_t user_id)
-{
-    char username[33];
-    int64_t id = 0;
-
-    return addr && user_id && !store_wallet_user(m->store, addr, &id, username, NULL) &&
-           id == user_id;
 }
 
 void market_chain_terms(struct market *m, const struct principal *viewer, json_t *model, bool *paid,

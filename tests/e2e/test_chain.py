@@ -204,6 +204,9 @@ class Chain(unittest.TestCase):
         data = hashlib.sha256(b"weights").digest() * 1000
         f = self.publish_file(self.node, self.alice, data)
         Chain.data = data
+        # The seller's wallet is linked to her account first (`agora publish` and
+        # the web do so): the node honours only tokens her linked wallet registered.
+        self.link(KEYS[1], self.alice)
         reg = self.js("register", key=KEYS[1], slug="alice/paid")
         Chain.token_id = reg["modelId"]
         self.js("publish", key=KEYS[1], modelId=reg["modelId"], version="1.0.0", cid=f["cid"],
@@ -491,7 +494,7 @@ class Chain(unittest.TestCase):
         self.publish_file(self.node, self.alice, data, slug=slug)
 
     def test_7d_onchain_price_and_token_owner_gate_downloads(self):
-        seller = self.link(KEYS[1], self.alice)
+        seller = KEY_ADDRESSES[1].lower()  # linked to alice in test_2
         carol = self.link(KEYS[4], self.carol)
         data = hashlib.sha256(b"cheap").digest() * 100
         # free on the node, priced on chain by the seller: paid
@@ -515,12 +518,20 @@ class Chain(unittest.TestCase):
         # a free listing stays free, a paid one stays closed to him
         self.listing("free", "0", data)
         self.listing("secret", "5", data)
+        squat = {}
         for slug in ("free", "secret"):
-            t = self.js("register", key=KEYS[2], slug="alice/" + slug)["modelId"]
-            self.js("price", key=KEYS[2], modelId=t, price=PRICE)
+            squat[slug] = self.js("register", key=KEYS[2], slug="alice/" + slug)["modelId"]
+            self.js("price", key=KEYS[2], modelId=squat[slug], price=PRICE)
         self.synced()
         self.assertEqual(self.download(self.carol, "free"), (200, data))
         self.assertEqual(self.download(self.bob, "secret")[0], 403)
+        # ... nor does a licence bought on the squatted token (carol's linked wallet
+        # buys it from bob): licences count only on the seller's own token
+        self.js("publish", key=KEYS[2], modelId=squat["secret"], version="1.0.0",
+                cid="bafkqaaa", sha256=hashlib.sha256(data).hexdigest())
+        self.js("buy", key=KEYS[4], modelId=squat["secret"])
+        self.synced()
+        self.assertEqual(self.download(self.carol, "secret")[0], 403)
 
     def test_7e_refusals_ask_the_chain_only_when_the_index_lags(self):
         # A non-buyer's refused downloads must not each cost RPC calls: none
@@ -544,6 +555,11 @@ class Chain(unittest.TestCase):
                                 "price": "5", "visibility": "public"}, token=alice)
             self.assertEqual(s, 201, b)
             self.publish_file(n, alice, self.data)
+            m = self.siwe(KEYS[1], node=n)  # the seller's wallet, which registered alice/paid
+            s, _, b = n.request("POST", "/api/v1/auth/siwe/link",
+                                {"message": m["message"], "signature": m["signature"]},
+                                token=alice)
+            self.assertEqual(s, 201, b)
             m = self.siwe(KEYS[4], node=n)
             s, _, b = n.request("POST", "/api/v1/auth/siwe/link",
                                 {"message": m["message"], "signature": m["signature"]},
