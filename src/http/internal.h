@@ -36,6 +36,13 @@ struct http_server {
     atomic_int open_conns;
     atomic_int draining;
     atomic_int deferred;       /* deferred answers running (http_defer()) */
+    atomic_int no_defer;       /* set by http_server_stop(): no new deferred answer */
+    /* Deferred answers' threads that have finished, to be joined (their
+     * thread-local destructors, such as the store's per-thread database
+     * connection, must be done before the server is gone). */
+    pthread_mutex_t defer_lock;
+    pthread_t *defer_done;
+    size_t ndefer_done, defer_done_cap;
     struct connguard *guard;   /* the request-head deadline (connguard.h); may be NULL */
     /* metrics: routes[0..nroutes) plus the pseudo routes "static" and "unmatched" */
     struct route_stats *stats;

@@ -411,19 +411,61 @@ struct deferred {
     struct request_ctx *ctx;
 };
 
+/* defer_reap() joins the deferred answers' threads that have finished.
+ * With `all`, it first waits until none is running (shutdown). */
+static void defer_reap(struct http_server *s, bool all)
+{
+    pthread_t *done;
+    size_t n;
+
+    for (int waited = 0; all && atomic_load(&s->deferred) > 0; waited += 10) {
+        if (waited % 5000 == 0)
+            log_warn("shutdown: waiting for %d deferred answers", atomic_load(&s->deferred));
+        usleep(10000);
+    }
+    pthread_mutex_lock(&s->defer_lock);
+    done = s->defer_done;
+    n = s->ndefer_done;
+    s->defer_done = NULL;
+    s->ndefer_done = s->defer_done_cap = 0;
+    pthread_mutex_unlock(&s->defer_lock);
+    for (size_t i = 0; i < n; i++)
+        pthread_join(done[i], NULL);
+    free(done);
+}
+
 /* deferred_main() runs a deferred answer, then wakes its connection. */
 static void *deferred_main(void *arg)
 {
     struct deferred d = *(struct deferred *)arg;
+    struct http_server *s = d.s;
+    pthread_t self = pthread_self();
 
     free(arg);
     d.ctx->req.phase = HTTP_PHASE_DEFERRED;
-    handler_checked(d.s, d.ctx);
+    handler_checked(s, d.ctx);
     d.ctx->deferred_done = true;
     /* MHD_resume_connection() takes MHD's lock: what this thread wrote to
-     * ctx is visible to the worker thread that queues the answer. */
+     * ctx is visible to the worker thread that queues the answer. After
+     * it, ctx may be gone. */
     MHD_resume_connection(d.ctx->req.conn);
-    atomic_fetch_sub(&d.s->deferred, 1);
+    /* To be joined: by the next defer_start(), or by the shutdown. When the
+     * list cannot grow, the thread detaches itself instead. */
+    pthread_mutex_lock(&s->defer_lock);
+    if (s->ndefer_done == s->defer_done_cap) {
+        size_t cap = s->defer_done_cap ? 2 * s->defer_done_cap : 8;
+        pthread_t *p = realloc(s->defer_done, cap * sizeof(*p));
+        if (p) {
+            s->defer_done = p;
+            s->defer_done_cap = cap;
+        }
+    }
+    if (s->ndefer_done < s->defer_done_cap)
+        s->defer_done[s->ndefer_done++] = self;
+    else
+        pthread_detach(self);
+    pthread_mutex_unlock(&s->defer_lock);
+    atomic_fetch_sub(&s->deferred, 1);
     return NULL;
 }
 
@@ -433,22 +475,24 @@ static void *deferred_main(void *arg)
  * when no thread could be started. */
 static bool defer_start(struct http_server *s, struct request_ctx *ctx)
 {
-    struct deferred *d = malloc(sizeof(*d));
-    pthread_attr_t attr;
+    struct deferred *d;
     pthread_t t;
-    bool ok = false;
+    bool ok;
 
-    if (!d)
+    defer_reap(s, false);
+    /* Counted first, then the stop flag checked: http_server_stop() sets
+     * the flag before it waits for the count to reach zero, so either it
+     * waits for this answer or this answer is refused (libmicrohttpd must
+     * not be stopped with a connection suspended). */
+    atomic_fetch_add(&s->deferred, 1);
+    if (atomic_load(&s->no_defer) || !(d = malloc(sizeof(*d)))) {
+        atomic_fetch_sub(&s->deferred, 1);
         return false;
+    }
     d->s = s;
     d->ctx = ctx;
-    atomic_fetch_add(&s->deferred, 1);
     MHD_suspend_connection(ctx->req.conn);
-    if (!pthread_attr_init(&attr)) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        ok = !pthread_create(&t, &attr, deferred_main, d);
-        pthread_attr_destroy(&attr);
-    }
+    ok = !pthread_create(&t, NULL, deferred_main, d);
     if (!ok) {
         MHD_resume_connection(ctx->req.conn);
         atomic_fetch_sub(&s->deferred, 1);
@@ -764,6 +808,7 @@ int http_server_start(const struct http_config *cfg, const struct http_route *ro
         return ag_err_set(e, AG_ENOMEM);
     }
     pthread_mutex_init(&s->status_lock, NULL);
+    pthread_mutex_init(&s->defer_lock, NULL);
     s->routes = routes;
     s->nroutes = nroutes;
     s->app = app;
@@ -800,6 +845,7 @@ int http_server_start(const struct http_config *cfg, const struct http_route *ro
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_END);
     if (!s->daemon) {
         connguard_stop(s->guard);
+        pthread_mutex_destroy(&s->defer_lock);
         pthread_mutex_destroy(&s->status_lock);
         free(s->stats);
         free(s);
@@ -833,15 +879,14 @@ void http_server_stop(struct http_server *s, int grace_ms)
     if (atomic_load(&s->inflight) > 0)
         log_warn("shutdown: %d requests still in flight after %d ms; closing them",
                  atomic_load(&s->inflight), grace_ms);
-    /* libmicrohttpd must not be stopped with a connection suspended: wait
-     * for the deferred answers, which end by their own deadlines. */
-    for (waited = 0; atomic_load(&s->deferred) > 0; waited += 10) {
-        if (waited % 5000 == 0)
-            log_warn("shutdown: waiting for %d deferred answers", atomic_load(&s->deferred));
-        usleep(10000);
-    }
+    /* libmicrohttpd must not be stopped with a connection suspended: no
+     * new deferred answer from here on, and those running, which end by
+     * their own deadlines, are waited for and joined. */
+    atomic_store(&s->no_defer, 1);
+    defer_reap(s, true);
     MHD_stop_daemon(s->daemon);
     connguard_stop(s->guard);
+    pthread_mutex_destroy(&s->defer_lock);
     pthread_mutex_destroy(&s->status_lock);
     free(s->stats);
     free(s);

@@ -108,8 +108,11 @@ static int write_atomic(const char *dir, const char *path, const void *data, siz
         return ag_errf(e, AG_ETOOBIG, "path", "blockstore path too long");
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
     if (fd < 0 && direct && errno == EINVAL) {
-        /* A file system without O_DIRECT (tmpfs): the page cache it is. */
+        /* A file system without O_DIRECT (tmpfs): the page cache it is.
+         * Kernels before 6.6 create the file before they refuse the flag,
+         * so the name may be taken already. */
         direct = false;
+        unlink(tmp);
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     }
     if (fd < 0) {
