@@ -37,6 +37,7 @@ struct chain_indexer {
     unsigned range; /* current eth_getLogs range */
     pthread_t thread;
     bool started, stop;
+    bool poked;          /* a round was asked for (chain_indexer_poke()); under lock */
     int64_t round_at_us; /* time_mono_us() when the last round started; under lock */
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -461,16 +462,27 @@ static void *indexer_main(void *arg)
         warned = rc != 0;
         pthread_mutex_lock(&ix->lock);
         if (caught_up || rc) {
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += ix->cfg.poll_ms / 1000;
-            until.tv_nsec += (long)(ix->cfg.poll_ms % 1000) * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            if (!ix->stop)
+            /* Until the poll interval is over, or sooner when a round is
+             * asked for (at most one every CHAIN_POKE_MIN_MS after the last
+             * started): a poke that came while this round ran is not lost. */
+            int64_t wait_us = (int64_t)ix->cfg.poll_ms * 1000;
+            for (;;) {
+                int64_t now = time_mono_us(), left = ix->round_at_us + wait_us - now;
+                if (ix->poked)
+                    left = MIN(left, ix->round_at_us + CHAIN_POKE_MIN_MS * 1000LL - now);
+                if (ix->stop || left <= 0)
+                    break;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += left / 1000000;
+                until.tv_nsec += (long)(left % 1000000) * 1000L;
+                if (until.tv_nsec >= 1000000000L) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000L;
+                }
                 pthread_cond_timedwait(&ix->wake, &ix->lock, &until);
+            }
         }
+        ix->poked = false;
     }
     pthread_mutex_unlock(&ix->lock);
     store_chain_lease_drop(ix->cfg.store, ix->lease_id);
@@ -518,8 +530,8 @@ void chain_indexer_poke(struct chain_indexer *ix)
     if (!ix || !ix->started)
         return;
     pthread_mutex_lock(&ix->lock);
-    if (time_mono_us() - ix->round_at_us >= CHAIN_POKE_MIN_MS * 1000LL)
-        pthread_cond_signal(&ix->wake);
+    ix->poked = true;
+    pthread_cond_signal(&ix->wake);
     pthread_mutex_unlock(&ix->lock);
 }
 
