@@ -110,6 +110,21 @@ static bool index_current(struct market *m)
            cur.next_block > cur.head && time_now() - cur.updated_at <= LICENCE_INDEX_FRESH_S;
 }
 
+/* rpc_down() tells whether a hasLicense call failed in the last
+ * LICENCE_RPC_BACKOFF_S seconds: then none is made (whoever asks, for
+ * whatever model), so a sick RPC node cannot tie up the HTTP workers. */
+static bool rpc_down(struct market_chain *mc)
+{
+    bool down;
+
+    if (!mc->misses) /* market_chain_init() not called: no lock either */
+        return false;
+    pthread_mutex_lock(&mc->lock);
+    down = time_now() < mc->rpc_down_until;
+    pthread_mutex_unlock(&mc->lock);
+    return down;
+}
+
 /* licence_onchain() asks the chain for the viewer's linked addresses. */
 static bool licence_onchain(struct market *m, const struct principal *viewer, const char *slug_hash)
 {
@@ -127,11 +142,17 @@ static bool licence_onchain(struct market *m, const struct principal *viewer, co
         if (n < ARRAY_SIZE(addrs))
             addrs[n++] = json_string_value(json_object_get(w, "address"));
     }
-    if (n && !missed_recently(m->chain, viewer->user_id, slug_hash)) {
+    if (n && !missed_recently(m->chain, viewer->user_id, slug_hash) && !rpc_down(m->chain)) {
         if (chain_licence_onchain(m->chain->rpc_url, m->chain->manifest, slug_hash, addrs, n, &has,
                                   &e)) {
-            log_warn("chain: hasLicense check failed: %s", e.msg);
+            log_warn("chain: hasLicense check failed (no other for %d s): %s", LICENCE_RPC_BACKOFF_S,
+                     e.msg);
             has = false;
+            if (m->chain->misses) {
+                pthread_mutex_lock(&m->chain->lock);
+                m->chain->rpc_down_until = time_now() + LICENCE_RPC_BACKOFF_S;
+                pthread_mutex_unlock(&m->chain->lock);
+            }
         }
         if (!has)
             miss_put(m->chain, viewer->user_id, slug_hash);

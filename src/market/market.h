@@ -431,6 +431,7 @@ struct licence_miss;
 #define LICENCE_INDEX_FRESH_S 5
 #define LICENCE_MISS_TTL_S    5
 #define LICENCE_MISS_SLOTS    1024
+#define LICENCE_RPC_BACKOFF_S 10
 
 struct market_chain {
     uint64_t chain_id;              /* SIWE messages must name it; 0 = any */
@@ -441,6 +442,10 @@ struct market_chain {
      * cannot make every request an RPC round trip: LICENCE_MISS_SLOTS
      * entries, direct-mapped, under `lock`; NULL before market_chain_init(). */
     struct licence_miss *misses;
+    /* When a hasLicense call failed (the RPC node is down or slow), no
+     * other is made before this time_now(): each costs an HTTP worker up to
+     * the RPC timeout, and the index is the answer meanwhile. Under `lock`. */
+    int64_t rpc_down_until;
     pthread_mutex_t lock;
 };
 

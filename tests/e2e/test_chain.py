@@ -537,11 +537,13 @@ class Chain(unittest.TestCase):
         # A non-buyer's refused downloads must not each cost RPC calls: none
         # while the index is at the head, and while it lags one hasLicense
         # check per account and model every few seconds (LICENCE_MISS_TTL_S).
-        calls, lag = [], {"on": False}
+        calls, lag, sick = [], {"on": False}, {"on": False}
 
         def hook(req):
             if req.get("method") == "eth_call":
                 calls.append(req["params"][0].get("to"))
+                if sick["on"]:
+                    return {"code": -32603, "message": "the RPC node is sick (test)"}
             if lag["on"] and req.get("method") == "eth_getLogs":
                 return {"code": -32000, "message": "index held back by the test"}
             return None
@@ -582,6 +584,23 @@ class Chain(unittest.TestCase):
             time.sleep(6)
             self.assertEqual(self.download(dave)[0], 403)
             self.assertEqual(len(calls), 4, calls)
+            # the RPC node fails: one failed call, then none for anyone for a while
+            # (LICENCE_RPC_BACKOFF_S), though every cached "no" has expired
+            erin = register(n, "erin")
+            m = self.siwe(KEYS[3], node=n)
+            s, _, b = n.request("POST", "/api/v1/auth/siwe/link",
+                                {"message": m["message"], "signature": m["signature"]},
+                                token=erin)
+            self.assertEqual(s, 201, b)
+            sick["on"] = True
+            del calls[:]
+            time.sleep(6)
+            self.assertEqual(self.download(erin)[0], 403)
+            self.assertEqual(len(calls), 1, calls)
+            for who in (erin, dave, erin, dave):
+                self.assertEqual(self.download(who)[0], 403)
+            self.assertEqual(len(calls), 1, calls)
+            sick["on"] = False
             lag["on"] = False
         finally:
             Chain.node = old
