@@ -587,6 +587,24 @@ int sdb_exec_id(struct store *s, const char *sql, int64_t id, struct ag_err *e)
     return rc;
 }
 
+int sdb_count(struct store *s, const char *sql, int64_t *n, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, sql, e);
+
+    if (rc)
+        return rc;
+    rc = sdb_step(&q, e);
+    if (rc == 1) {
+        *n = sqlite3_column_int64(q.st, 0);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = ag_errf(e, AG_EDB, NULL, "count returned no row");
+    }
+    sdb_close(&q);
+    return rc;
+}
+
 bool sdb_json_array_ok(const char *text, bool strings)
 {
     json_t *v, *x;

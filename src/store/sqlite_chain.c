@@ -253,18 +253,7 @@ static const char SQL_EVENT_COUNT[] = "SELECT count(*) FROM chain_events";
 
 int store_chain_event_count(struct store *s, int64_t *n, struct ag_err *e)
 {
-    struct sdb_q q;
-    int rc = sdb_open(&q, s, SQL_EVENT_COUNT, e);
-
-    if (rc)
-        return rc;
-    rc = sdb_step(&q, e);
-    if (rc == 1) {
-        *n = sqlite3_column_int64(q.st, 0);
-        rc = 0;
-    }
-    sdb_close(&q);
-    return rc;
+    return sdb_count(s, SQL_EVENT_COUNT, n, e);
 }
 
 static const char SQL_EVENTS[] =

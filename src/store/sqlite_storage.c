@@ -303,16 +303,5 @@ static const char SQL_KUBO_PIN_COUNT[] = "SELECT count(*) FROM kubo_pins";
 
 int store_kubo_pin_count(struct store *s, int64_t *n, struct ag_err *e)
 {
-    struct sdb_q q;
-    int rc = sdb_open(&q, s, SQL_KUBO_PIN_COUNT, e);
-
-    if (rc)
-        return rc;
-    rc = sdb_step(&q, e);
-    if (rc == 1) {
-        *n = sqlite3_column_int64(q.st, 0);
-        rc = 0;
-    }
-    sdb_close(&q);
-    return rc;
+    return sdb_count(s, SQL_KUBO_PIN_COUNT, n, e);
 }

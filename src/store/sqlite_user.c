@@ -167,20 +167,7 @@ static const char SQL_USER_COUNT[] = "SELECT count(*) FROM users";
 
 int store_user_count(struct store *s, int64_t *n, struct ag_err *e)
 {
-    struct sdb_q q;
-    int rc = sdb_open(&q, s, SQL_USER_COUNT, e);
-
-    if (rc)
-        return rc;
-    rc = sdb_step(&q, e);
-    if (rc == 1) {
-        *n = sqlite3_column_int64(q.st, 0);
-        rc = 0;
-    } else if (rc == 0) {
-        rc = ag_errf(e, AG_EDB, NULL, "count returned no row");
-    }
-    sdb_close(&q);
-    return rc;
+    return sdb_count(s, SQL_USER_COUNT, n, e);
 }
 
 static const char SQL_SELLER_STATS[] =
