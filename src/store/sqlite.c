@@ -587,7 +587,7 @@ int sdb_exec_id(struct store *s, const char *sql, int64_t id, struct ag_err *e)
     return rc;
 }
 
-int sdb_count(struct store *s, const char *sql, int64_t *n, struct ag_err *e)
+int sdb_int64(struct store *s, const char *sql, int64_t *n, struct ag_err *e)
 {
     struct sdb_q q;
     int rc = sdb_open(&q, s, sql, e);
@@ -599,7 +599,7 @@ int sdb_count(struct store *s, const char *sql, int64_t *n, struct ag_err *e)
         *n = sqlite3_column_int64(q.st, 0);
         rc = 0;
     } else if (rc == 0) {
-        rc = ag_errf(e, AG_EDB, NULL, "count returned no row");
+        rc = ag_errf(e, AG_EDB, NULL, "the statement returned no row");
     }
     sdb_close(&q);
     return rc;
@@ -769,20 +769,7 @@ static int migration_version(const char *name, int64_t *v)
 /* schema_version() reads the newest applied migration into *v. */
 static int schema_version(struct store *s, int64_t *v, struct ag_err *e)
 {
-    struct sdb_q q;
-    int rc = sdb_open(&q, s, SQL_MIGRATIONS_MAX, e);
-
-    if (rc)
-        return rc;
-    rc = sdb_step(&q, e);
-    if (rc == 1) {
-        *v = sqlite3_column_int64(q.st, 0);
-        rc = 0;
-    } else if (rc == 0) {
-        rc = ag_errf(e, AG_EDB, NULL, "cannot read the schema version");
-    }
-    sdb_close(&q);
-    return rc;
+    return sdb_int64(s, SQL_MIGRATIONS_MAX, v, e);
 }
 
 /* apply_one() applies migration `m` (version v) unless some process already

@@ -253,7 +253,7 @@ static const char SQL_EVENT_COUNT[] = "SELECT count(*) FROM chain_events";
 
 int store_chain_event_count(struct store *s, int64_t *n, struct ag_err *e)
 {
-    return sdb_count(s, SQL_EVENT_COUNT, n, e);
+    return sdb_int64(s, SQL_EVENT_COUNT, n, e);
 }
 
 static const char SQL_EVENTS[] =

@@ -75,9 +75,10 @@ int sdb_rows_json(struct sdb_q *q, json_t **out, struct ag_err *e);
  * (sdb_exec_id()). Both return 0 or AG_E*. */
 int sdb_rows_by_id(struct store *s, const char *sql, int64_t id, json_t **out, struct ag_err *e);
 int sdb_exec_id(struct store *s, const char *sql, int64_t id, struct ag_err *e);
-/* sdb_count() runs `sql`, a statement of one row and one integer column
- * (SELECT count(*) ...), into *n. Returns 0 or AG_E*. */
-int sdb_count(struct store *s, const char *sql, int64_t *n, struct ag_err *e);
+/* sdb_int64() runs `sql`, a statement of one row and one integer column
+ * (SELECT count(*) ..., SELECT max(...) ...), into *n (0 for NULL).
+ * Returns 0 or AG_E*. */
+int sdb_int64(struct store *s, const char *sql, int64_t *n, struct ag_err *e);
 
 /* Atomic sections on the calling thread's connection. sdb_tx_begin() starts
  * BEGIN IMMEDIATE (write) or BEGIN (read) when no transaction is open, and a

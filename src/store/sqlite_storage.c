@@ -303,5 +303,5 @@ static const char SQL_KUBO_PIN_COUNT[] = "SELECT count(*) FROM kubo_pins";
 
 int store_kubo_pin_count(struct store *s, int64_t *n, struct ag_err *e)
 {
-    return sdb_count(s, SQL_KUBO_PIN_COUNT, n, e);
+    return sdb_int64(s, SQL_KUBO_PIN_COUNT, n, e);
 }

@@ -167,7 +167,7 @@ static const char SQL_USER_COUNT[] = "SELECT count(*) FROM users";
 
 int store_user_count(struct store *s, int64_t *n, struct ag_err *e)
 {
-    return sdb_count(s, SQL_USER_COUNT, n, e);
+    return sdb_int64(s, SQL_USER_COUNT, n, e);
 }
 
 static const char SQL_SELLER_STATS[] =
