@@ -160,3 +160,28 @@ json_t *json_str_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
 }
+
+int json_quote_buf(struct buf *out, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    static const char raw[] = "\"\\\b\f\n\r\t", named[] = "\"\\bfnrt";
+    const char *run = s, *k;
+    int rc = buf_addc(out, '"');
+
+    for (; !rc && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        size_t n = 6;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if ((k = strchr(raw, c)) != NULL) { /* \" \\ \b \f \n \r \t, else \u00XX as jansson */
+            esc[1] = named[k - raw];
+            n = 2;
+        }
+        rc = buf_add(out, run, (size_t)(s - run));
+        rc = rc ? rc : buf_add(out, esc, n);
+        run = s + 1;
+    }
+    rc = rc ? rc : buf_add(out, run, (size_t)(s - run));
+    return rc ? rc : buf_addc(out, '"');
+}

@@ -39,6 +39,10 @@ int json_check_keys(json_t *obj, const char *const *allowed, struct ag_err *e);
 /* json_dump_buf() appends the compact serialization of `v` to `out`. Returns 0,
  * or AG_ETOOBIG past the buffer's cap, leaving `out` as it was. */
 int json_dump_buf(struct buf *out, const json_t *v);
+/* json_quote_buf() appends `s` (valid UTF-8) as a JSON string, escaped as
+ * json_dump_buf() escapes it, for answers assembled from prepared JSON.
+ * 0, AG_ENOMEM or AG_ETOOBIG. */
+int json_quote_buf(struct buf *out, const char *s);
 
 /* json_str_or_null() returns a new string value, or null for NULL. */
 json_t *json_str_or_null(const char *s);

@@ -1,5 +1,6 @@
 /* test_json.c - strict JSON parsing, typed getters that name the field, key checks. */
 #include "core/common.h"
+#include "core/buf.h"
 #include "core/json.h"
 #include "test.h"
 
@@ -382,4 +383,31 @@ TEST(json_str_or_null)
     ASSERT(json_is_null(n));
     json_decref(s);
     json_decref(n);
+}
+
+/* json_quote_buf() writes strings exactly as jansson's dump does, so answers
+ * assembled by hand read the same as dumped ones. */
+TEST(json_quote_matches_jansson)
+{
+    static const char *const cases[] = {
+        "", "plain", "quote \" and backslash \\", "tab\tnew\nline\rcr\bbs\fff", "slash / stays",
+        "\x01\x02\x1f\x7f", "Über 模型 🙂", "end\\",
+    };
+    char all[32];
+
+    for (int c = 1; c < 32; c++)
+        all[c - 1] = (char)c;
+    all[31] = '\0';
+    for (size_t i = 0; i <= ARRAY_SIZE(cases); i++) {
+        const char *s = i < ARRAY_SIZE(cases) ? cases[i] : all;
+        json_t *v = json_string(s);
+        char *want = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        struct buf b;
+        buf_init(&b, 1024);
+        ASSERT_OK(json_quote_buf(&b, s));
+        ASSERT_STR_EQ(b.p, want);
+        buf_release(&b);
+        free(want);
+        json_decref(v);
+    }
 }
