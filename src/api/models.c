@@ -155,7 +155,6 @@ static int search_params(struct api_call *c, struct search_params *p)
 int api_model_search(void *app, struct http_req *req, struct http_resp *resp)
 {
     struct search_params p = {0};
-    json_t *out = NULL;
     struct api_call c;
     uint64_t gen;
 
@@ -163,9 +162,12 @@ int api_model_search(void *app, struct http_req *req, struct http_resp *resp)
         return 0;
     gen = market_generation(((struct api *)app)->market);
 
-    if (!api_start(app, req, &c) && !search_params(&c, &p))
-        c.rc = market_search(c.market, c.viewer, &p, &out, &c.err);
-    api_reply(&c, resp, 200, out);
+    /* The market writes the answer's JSON text straight into the body. */
+    if (!api_start(app, req, &c) && !search_params(&c, &p)) {
+        buf_reset(&resp->body);
+        c.rc = market_search(c.market, c.viewer, &p, &resp->body, &c.err);
+    }
+    api_reply(&c, resp, 200, NULL);
     api_cache_store(app, req, resp, gen);
     return 0;
 }

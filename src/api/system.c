@@ -52,6 +52,15 @@ int api_healthz(void *app, struct http_req *req, struct http_resp *resp)
                                 : json_integer((json_int_t)pending));
     }
     json_object_set_new(out, "chain", market_chain_status(api->market)); /* issue 4 */
+    /* The in-memory search index: while it is not "ready", SQL answers. */
+    {
+        struct search_index_status st;
+        store_search_index_status(api->market->store, &st);
+        json_object_set_new(out, "search_index",
+                            json_pack("{s:s, s:I, s:I, s:I}", "state", st.state, "listings",
+                                      (json_int_t)st.listings, "terms", (json_int_t)st.terms,
+                                      "postings", (json_int_t)st.postings));
+    }
     resp->status = db_ok && storage_ok ? 200 : 503;
     json_dump_buf(&resp->body, out);
     json_decref(out);

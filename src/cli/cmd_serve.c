@@ -38,6 +38,7 @@ struct serve_settings {
     long throttle_account;
     long throttle_ip;
     long cache_ms;
+    int search_index;
     int cookie_secure;
     long max_upload;
     long upload_ttl;
@@ -104,6 +105,8 @@ static const struct config_opt serve_opts[] = {
         "failed logins per address per 15 minutes before a lock", 1, 1000000),
     OPT("cache-ms", CONFIG_INT, cache_ms, "2000",
         "reuse answers to anonymous public reads for this long (0 = off)", 0, 3600000),
+    OPT("search-index", CONFIG_BOOL, search_index, "true",
+        "answer text searches from an in-memory index (--no-search-index: SQLite FTS5 only)", 0, 0),
     OPT("cookie-secure", CONFIG_BOOL, cookie_secure, "false",
         "mark session cookies Secure (when served over HTTPS)", 0, 0),
     OPT("max-upload-size", CONFIG_INT, max_upload, "68719476736",
@@ -521,6 +524,10 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     store_optimize(store);
+    /* Built in the background; SQL answers text searches until it is ready.
+     * Other processes' writes to the database show in searches within 1 s. */
+    if (set.search_index && store_search_index_start(store, 1000, &e))
+        log_warn("search index: %s; SQL answers text searches", e.msg);
     mcfg.session_ttl = set.session_ttl;
     mcfg.throttle_account_max = (int)set.throttle_account;
     mcfg.throttle_ip_max = (int)set.throttle_ip;

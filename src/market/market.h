@@ -171,12 +171,14 @@ struct search_params {
     const char *sort;                    /* NULL = relevance with q, else newest */
     int limit;                           /* 0 = 20 */
     const char *cursor;
+    bool sql_only;                       /* bypass the in-memory index (tests, benchmarks) */
 };
 
-/* {items, total, facets, next_cursor}. An owner viewing their own listings
- * (owner == viewer) also sees unlisted, private and draft ones. */
+/* Appends {items, facets, total, next_cursor} as JSON text to `out`. An owner
+ * viewing their own listings (owner == viewer) also sees unlisted, private
+ * and draft ones. On failure `out` may hold part of the answer. */
 int market_search(struct market *m, const struct principal *viewer, const struct search_params *p,
-                  json_t **out, struct ag_err *e);
+                  struct buf *out, struct ag_err *e);
 
 /* ---- versions (versions.c) ----------------------------------------------- */
 

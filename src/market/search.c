@@ -7,7 +7,6 @@
 #include "market/internal.h"
 
 #define QUERY_MAX 256
-#define QUERY_TOKENS 16
 
 static const char *const sort_names[] = {
     [SORT_RELEVANCE] = "relevance", [SORT_NEWEST] = "newest",   [SORT_UPDATED] = "updated",
@@ -21,34 +20,30 @@ static bool word_byte(unsigned char c)
 }
 
 /*
- * Builds an FTS5 expression from what the user typed: every word becomes a
- * quoted prefix term ("resn"* finds resnet), all of them required. Only word
- * characters get through, so the user cannot inject FTS5 syntax. Returns 0
- * with an empty `out` when the query has no words.
+ * query_words() splits what the user typed into words: runs of letters,
+ * digits and non-ASCII bytes, so no search syntax gets through. Each becomes
+ * a prefix term, all of them required ("resn" finds resnet). `text` (at
+ * least QUERY_MAX + 1 bytes) holds the words the query points at. No words
+ * is fine: the search is then a listing.
  */
-static int fts_expression(const char *q, struct buf *out, struct ag_err *e)
+static int query_words(const char *in, char *text, struct search_query *q, struct ag_err *e)
 {
-    const unsigned char *p = (const unsigned char *)q;
-    int ntok = 0;
+    size_t n = strlen(in);
 
-    if (strlen(q) > QUERY_MAX)
+    if (n > QUERY_MAX)
         return ag_errf(e, AG_EINVAL, "q", "query must be at most %d bytes", QUERY_MAX);
-    while (*p) {
-        const unsigned char *start;
-        while (*p && !word_byte(*p))
-            p++;
-        start = p;
-        while (*p && word_byte(*p))
-            p++;
-        if (p == start)
-            continue;
-        if (++ntok > QUERY_TOKENS)
-            return ag_errf(e, AG_EINVAL, "q", "query must have at most %d words", QUERY_TOKENS);
-        if (out->n)
-            buf_addc(out, ' ');
-        buf_addc(out, '"');
-        buf_add(out, start, (size_t)(p - start));
-        buf_adds(out, "\"*");
+    memcpy(text, in, n + 1);
+    for (size_t i = 0; i < n;) {
+        while (i < n && !word_byte((unsigned char)text[i]))
+            text[i++] = '\0';
+        if (i == n)
+            break;
+        if (q->nwords == SEARCH_MAX_WORDS)
+            return ag_errf(e, AG_EINVAL, "q", "query must have at most %d words",
+                           SEARCH_MAX_WORDS);
+        q->words[q->nwords++] = text + i;
+        while (i < n && word_byte((unsigned char)text[i]))
+            i++;
     }
     return 0;
 }
@@ -108,22 +103,20 @@ static int parse_sort(const char *s, bool has_text, enum search_sort *out, struc
 }
 
 int market_search(struct market *m, const struct principal *viewer, const struct search_params *p,
-                  json_t **out, struct ag_err *e)
+                  struct buf *out, struct ag_err *e)
 {
     struct search_query q;
-    struct buf fts, after;
-    char min_key[79], max_key[79];
-    json_t *items = NULL, *facets = NULL, *last;
-    int64_t total = 0;
-    int rc;
+    struct search_result r;
+    struct buf after;
+    char text[QUERY_MAX + 1], min_key[79], max_key[79];
+    int rc, page;
 
     memset(&q, 0, sizeof(q));
-    buf_init(&fts, 4096);
+    search_result_init(&r);
     buf_init(&after, 512);
-    if (p->q && (rc = fts_expression(p->q, &fts, e)))
+    if (p->q && (rc = query_words(p->q, text, &q, e)))
         goto out;
-    q.fts = fts.n ? fts.p : NULL;
-    if ((rc = parse_sort(p->sort, q.fts != NULL, &q.sort, e)))
+    if ((rc = parse_sort(p->sort, q.nwords > 0, &q.sort, e)))
         goto out;
     q.task = p->task && *p->task ? p->task : NULL;
     q.library = p->library && *p->library ? p->library : NULL;
@@ -152,9 +145,10 @@ int market_search(struct market *m, const struct principal *viewer, const struct
     }
     q.min_rating = p->min_rating;
     q.include_hidden = viewer && q.owner && !strcmp(viewer->username, q.owner);
+    q.sql_only = p->sql_only;
 
-    q.limit = p->limit ? p->limit : 20;
-    if (q.limit < 1 || q.limit > 100) {
+    page = p->limit ? p->limit : 20;
+    if (page < 1 || page > 100) {
         rc = ag_errf(e, AG_EINVAL, "limit", "limit must be from 1 to 100");
         goto out;
     }
@@ -164,34 +158,35 @@ int market_search(struct market *m, const struct principal *viewer, const struct
         q.after_key = after.p;
     }
     /* Ask for one more than a page: it tells whether a next page exists. */
-    q.limit++;
-    rc = store_model_search(m->store, &q, &items, &facets, &total, e);
-    q.limit--;
-    if (rc)
+    q.limit = page + 1;
+    if ((rc = store_model_search(m->store, &q, &r, e)))
         goto out;
-    last = NULL;
-    if (json_array_size(items) > (size_t)q.limit) {
-        json_array_remove(items, (size_t)q.limit);
-        last = json_array_get(items, (size_t)q.limit - 1);
+
+    /* {"items": [...], "facets": {...}, "total": N, "next_cursor": "..." | null},
+     * assembled from the JSON the store made of each listing. */
+    rc = buf_adds(out, "{\"items\":[");
+    for (int i = 0; !rc && i < MIN(r.nitems, page); i++) {
+        if (i)
+            rc = buf_addc(out, ',');
+        rc = rc ? rc : buf_add(out, r.text.p + r.items[i].off, r.items[i].len);
     }
-    *out = json_pack("{s:o, s:o, s:I, s:n}", "items", items, "facets", facets, "total",
-                     (json_int_t)total, "next_cursor");
-    if (last) {
-        struct buf cur;
-        buf_init(&cur, 1024);
-        if (!cursor_encode(q.sort, json_string_value(json_object_get(last, "sort_key")),
-                           market__id(last), &cur))
-            json_object_set_new(*out, "next_cursor", json_string(cur.p));
-        buf_release(&cur);
+    rc = rc ? rc : buf_adds(out, "],\"facets\":");
+    rc = rc ? rc : buf_add(out, r.facets.p, r.facets.n);
+    rc = rc ? rc : buf_addf(out, ",\"total\":%" PRId64 ",\"next_cursor\":", r.total);
+    if (!rc && r.nitems > page) {
+        char key[80];
+        search_item_key(&r, page - 1, key);
+        rc = buf_addc(out, '"');
+        rc = rc ? rc : cursor_encode(q.sort, key, r.items[page - 1].id, out);
+        rc = rc ? rc : buf_addc(out, '"');
+    } else if (!rc) {
+        rc = buf_adds(out, "null");
     }
-    {
-        json_t *it;
-        size_t i;
-        json_array_foreach(items, i, it)
-            json_object_del(it, "sort_key");
-    }
+    rc = rc ? rc : buf_addc(out, '}');
+    if (rc)
+        rc = ag_errf(e, rc, NULL, "the search result is too large");
 out:
-    buf_release(&fts);
+    search_result_release(&r);
     buf_release(&after);
     return rc;
 }

@@ -1,6 +1,8 @@
 /* sqlite.c - SQLite backend core: connections, statement cache, transactions, migrations. */
 #include "core/common.h"
 
+#include <stdatomic.h>
+
 #include <pthread.h>
 #include <unistd.h>
 
@@ -50,7 +52,40 @@ struct store {
     pthread_mutex_t lock;
     struct conn *conns;
     int version;
+    struct sx *sx; /* the in-memory search index, or NULL */
 };
+
+/* Commits by any connection of any store in this process, counted after
+ * each commit (the WAL hook runs once the commit is durable and visible):
+ * the search index looks at the change log only when this moved. */
+static atomic_uint_fast64_t commits;
+
+#define WAL_AUTOCHECKPOINT 1000 /* pages: SQLite's default */
+
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    UNUSED(arg);
+    atomic_fetch_add(&commits, 1);
+    /* A WAL hook replaces SQLite's automatic checkpoint: do what it did. */
+    if (pages >= WAL_AUTOCHECKPOINT)
+        sqlite3_wal_checkpoint(db, name);
+    return SQLITE_OK;
+}
+
+uint64_t sdb_commits(void)
+{
+    return atomic_load(&commits);
+}
+
+struct sx **sdb_sx(struct store *s)
+{
+    return &s->sx;
+}
+
+const char *sdb_path(const struct store *s)
+{
+    return s->path;
+}
 
 /* ---- errors --------------------------------------------------------------- */
 
@@ -247,6 +282,7 @@ static int conn_open(struct store *s, struct conn **out, struct ag_err *e)
                      e);
     if (rc)
         goto out;
+    sqlite3_wal_hook(c->db, on_wal_commit, NULL);
     if (pthread_setspecific(s->key, c)) {
         rc = ag_err_set(e, AG_ENOMEM);
         goto out;
@@ -925,6 +961,7 @@ void store_close(struct store *s)
 
     if (!s)
         return;
+    sdb_search_index_free(s);
     pthread_setspecific(s->key, NULL);
     pthread_key_delete(s->key);
     pthread_mutex_lock(&s->lock);

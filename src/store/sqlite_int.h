@@ -31,6 +31,18 @@
 #define STORE_ZERO_PRICE_KEY                                                                       \
     "000000000000000000000000000000000000000000000000000000000000000000000000000000"
 
+/* The listing's columns, named as store.h documents them; `card` is left to
+ * the caller so search can omit it. */
+#define MODEL_COLS_HEAD                                                                            \
+    "m.id AS id, u.username AS owner, m.owner_id AS owner_id, m.slug AS slug, m.title AS title,"   \
+    " m.summary AS summary, "
+#define MODEL_COLS_TAIL                                                                            \
+    "m.task AS task, m.library AS library, m.license AS license, m.tags AS tags,"                  \
+    " m.datasets AS datasets, m.metrics AS metrics, m.language AS language,"                       \
+    " m.base_model AS base_model, m.price AS price, m.visibility AS visibility,"                   \
+    " m.downloads AS downloads, m.likes AS likes, m.rating AS rating,"                             \
+    " m.rating_count AS rating_count, m.created_at AS created_at, m.updated_at AS updated_at"
+
 struct conn;
 
 struct sdb_q {
@@ -91,5 +103,42 @@ int sdb_tx_end(struct store *s, int rc, struct ag_err *e);
 /* sdb_json_array_ok() reports whether `text` is a JSON array (of strings
  * only, when `strings`); NULL counts as fine (the column keeps its value). */
 bool sdb_json_array_ok(const char *text, bool strings);
+
+/* ---- search (sqlite_model.c, sqlite_search.c) ---------------------------- */
+
+/* bm25's column weights for title, summary, card and tags: the SQL search
+ * and the in-memory index rank with the same. */
+#define SDB_BM25_WEIGHTS 10, 5, 1, 3
+
+/* A sort order: its SQL expression, direction and the type of its values. */
+struct sdb_sort {
+    const char *expr;
+    bool asc;
+    enum search_key_type type;
+};
+
+/* A value of a sort key (a keyset cursor's, or an item's), of the sort's type. */
+struct sdb_key {
+    const char *s;
+    int64_t i;
+    double d;
+};
+
+const struct sdb_sort *sdb_sort_spec(enum search_sort sort);
+
+/* sdb_search_indexed() answers a text search from the in-memory index:
+ * 0 when it did, 1 when SQL must (no index yet, q->sql_only, or a query
+ * word the index cannot take), or AG_E*. `after` is the parsed cursor. */
+int sdb_search_indexed(struct store *s, const struct search_query *q, const struct sdb_key *after,
+                       struct search_result *r, struct ag_err *e);
+/* The store's index (NULL until store_search_index_start()), its database
+ * path, and its teardown (store_close()). */
+struct sx **sdb_sx(struct store *s);
+const char *sdb_path(const struct store *s);
+/* sdb_commits() counts the commits made in this process so far (by every
+ * store): a reader that saw it unchanged knows no write of this process
+ * landed in between. */
+uint64_t sdb_commits(void);
+void sdb_search_index_free(struct store *s);
 
 #endif

@@ -4,21 +4,10 @@
 #include <math.h>
 
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "store/sqlite_int.h"
-
-/* The listing's columns, named as store.h documents them; `card` is left to
- * the caller so search can omit it. */
-#define MODEL_COLS_HEAD                                                                            \
-    "m.id AS id, u.username AS owner, m.owner_id AS owner_id, m.slug AS slug, m.title AS title,"   \
-    " m.summary AS summary, "
-#define MODEL_COLS_TAIL                                                                            \
-    "m.task AS task, m.library AS library, m.license AS license, m.tags AS tags,"                  \
-    " m.datasets AS datasets, m.metrics AS metrics, m.language AS language,"                       \
-    " m.base_model AS base_model, m.price AS price, m.visibility AS visibility,"                   \
-    " m.downloads AS downloads, m.likes AS likes, m.rating AS rating,"                             \
-    " m.rating_count AS rating_count, m.created_at AS created_at, m.updated_at AS updated_at"
 
 #define PRICE_KEY_LEN 78
 
@@ -280,67 +269,80 @@ int store_model_get(struct store *s, const char *owner, const char *slug, json_t
 
 /* ---- search --------------------------------------------------------------- */
 
-enum key_type { KEY_INT, KEY_REAL, KEY_TEXT };
+#define STR_(...) #__VA_ARGS__
+#define STR(...)  STR_(__VA_ARGS__)
 
-struct sort_spec {
-    const char *expr;
-    bool asc;
-    enum key_type type;
+static const struct sdb_sort sorts[] = {
+    [SORT_RELEVANCE] = {"h.rank", true, SEARCH_KEY_REAL},
+    [SORT_NEWEST] = {"m.created_at", false, SEARCH_KEY_INT},
+    [SORT_UPDATED] = {"m.updated_at", false, SEARCH_KEY_INT},
+    [SORT_DOWNLOADS] = {"m.downloads", false, SEARCH_KEY_INT},
+    [SORT_LIKES] = {"m.likes", false, SEARCH_KEY_INT},
+    [SORT_RATING] = {"m.rating", false, SEARCH_KEY_REAL},
+    [SORT_PRICE_ASC] = {"m.price_key", true, SEARCH_KEY_TEXT},
+    [SORT_PRICE_DESC] = {"m.price_key", false, SEARCH_KEY_TEXT},
 };
 
-static const struct sort_spec sorts[] = {
-    [SORT_RELEVANCE] = {"h.rank", true, KEY_REAL},
-    [SORT_NEWEST] = {"m.created_at", false, KEY_INT},
-    [SORT_UPDATED] = {"m.updated_at", false, KEY_INT},
-    [SORT_DOWNLOADS] = {"m.downloads", false, KEY_INT},
-    [SORT_LIKES] = {"m.likes", false, KEY_INT},
-    [SORT_RATING] = {"m.rating", false, KEY_REAL},
-    [SORT_PRICE_ASC] = {"m.price_key", true, KEY_TEXT},
-    [SORT_PRICE_DESC] = {"m.price_key", false, KEY_TEXT},
-};
+const struct sdb_sort *sdb_sort_spec(enum search_sort sort)
+{
+    return &sorts[sort];
+}
 
 #define SEARCH_MAX_ARGS 32
 #define SEARCH_SQL_MAX  8192
 
 /* A parameter of the search statement, bound in order. */
 struct arg {
-    enum key_type type;
-    const char *s;
-    int64_t i;
-    double d;
+    enum search_key_type type;
+    struct sdb_key v;
 };
 
 /* The parts of a search both its statements share. */
 struct search {
     const struct search_query *q;
-    const struct sort_spec *sort;
-    bool fts;
-    struct buf from; /* " FROM ... WHERE <filters>" */
+    const struct sdb_sort *sort;
+    const char *fts;  /* the FTS5 expression, or NULL */
+    struct buf from;  /* " FROM ... WHERE <filters>" */
     struct arg args[SEARCH_MAX_ARGS];
     int nargs;
-    struct arg cursor_key;
+    struct sdb_key cursor;
 };
 
 static void arg_text(struct search *x, const char *s)
 {
     assert(x->nargs < SEARCH_MAX_ARGS);
-    x->args[x->nargs++] = (struct arg){.type = KEY_TEXT, .s = s};
+    x->args[x->nargs++] = (struct arg){.type = SEARCH_KEY_TEXT, .v.s = s};
 }
 
 static void arg_real(struct search *x, double d)
 {
     assert(x->nargs < SEARCH_MAX_ARGS);
-    x->args[x->nargs++] = (struct arg){.type = KEY_REAL, .d = d};
+    x->args[x->nargs++] = (struct arg){.type = SEARCH_KEY_REAL, .v.d = d};
 }
 
-static void bind_arg(struct sdb_q *q, const struct arg *a)
+static void bind_key(struct sdb_q *q, enum search_key_type type, const struct sdb_key *k)
 {
-    if (a->type == KEY_TEXT)
-        sdb_text(q, a->s);
-    else if (a->type == KEY_REAL)
-        sdb_real(q, a->d);
+    if (type == SEARCH_KEY_TEXT)
+        sdb_text(q, k->s);
+    else if (type == SEARCH_KEY_REAL)
+        sdb_real(q, k->d);
     else
-        sdb_int(q, a->i);
+        sdb_int(q, k->i);
+}
+
+/* fts_expression() makes the FTS5 query of the words: each a quoted prefix
+ * term, all required. The market lets only letters and digits into a word,
+ * so no word holds a quote. */
+static int fts_expression(const struct search_query *q, struct buf *out, struct ag_err *e)
+{
+    int rc = 0;
+
+    for (int i = 0; !rc && i < q->nwords; i++) {
+        if (strchr(q->words[i], '"'))
+            return ag_errf(e, AG_EINVAL, "q", "a search word cannot hold a quote");
+        rc = buf_addf(out, "%s\"%s\"*", i ? " " : "", q->words[i]);
+    }
+    return rc ? ag_errf(e, rc, "q", "the query is too long") : 0;
 }
 
 /* parse_cursor() converts the text cursor to the sort column's type. */
@@ -349,18 +351,17 @@ static int parse_cursor(struct search *x, struct ag_err *e)
     const char *k = x->q->after_key;
     char *end;
 
-    x->cursor_key.type = x->sort->type;
-    if (x->sort->type == KEY_TEXT) {
+    if (x->sort->type == SEARCH_KEY_TEXT) {
         if (!digits(k, PRICE_KEY_LEN, PRICE_KEY_LEN))
             return ag_errf(e, AG_EINVAL, "cursor", "the cursor is not valid for this sort");
-        x->cursor_key.s = k;
-    } else if (x->sort->type == KEY_INT) {
-        if (parse_i64(k, &x->cursor_key.i))
+        x->cursor.s = k;
+    } else if (x->sort->type == SEARCH_KEY_INT) {
+        if (parse_i64(k, &x->cursor.i))
             return ag_errf(e, AG_EINVAL, "cursor", "the cursor is not valid for this sort");
     } else {
         errno = 0;
-        x->cursor_key.d = strtod(k, &end);
-        if (!k[0] || *end || errno || !isfinite(x->cursor_key.d))
+        x->cursor.d = strtod(k, &end);
+        if (!k[0] || *end || errno || !isfinite(x->cursor.d))
             return ag_errf(e, AG_EINVAL, "cursor", "the cursor is not valid for this sort");
     }
     return 0;
@@ -423,37 +424,52 @@ static int build_from(struct search *x, struct ag_err *e)
 }
 
 static const char HITS_CTE[] =
-    "hits AS MATERIALIZED (SELECT rowid AS id, bm25(models_fts, 10.0, 5.0, 1.0, 3.0) AS rank"
+    "hits AS MATERIALIZED (SELECT rowid AS id, bm25(models_fts, " STR(SDB_BM25_WEIGHTS) ") AS rank"
     " FROM models_fts WHERE models_fts MATCH ?)";
 /* Counting needs the matches, not their rank: bm25 over tens of thousands of
  * matches costs more than the count itself. */
 static const char HITS_UNRANKED_CTE[] =
     "hits AS MATERIALIZED (SELECT rowid AS id FROM models_fts WHERE models_fts MATCH ?)";
 
-/* sort_key_text() replaces the row's "sort_key" with its text form (reals
- * with 17 significant digits, so the cursor round-trips exactly). */
-static int sort_key_text(json_t *item)
+/* add_item() appends the current row (the listing, then its sort key as the
+ * last column) to the result. */
+static int add_item(struct sdb_q *q, struct search_result *r)
 {
-    json_t *k = json_object_get(item, "sort_key");
-    char tmp[64];
+    sqlite3_stmt *st = q->st;
+    int last = sqlite3_column_count(st) - 1;
+    struct search_item *it = &r->items[r->nitems];
+    json_t *row = sdb_row_json(q);
+    int rc;
 
-    if (json_is_integer(k))
-        snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(k));
-    else if (json_is_real(k))
-        snprintf(tmp, sizeof(tmp), "%.17g", json_real_value(k));
+    if (!row || json_object_del(row, "sort_key")) {
+        json_decref(row);
+        return AG_ENOMEM;
+    }
+    it->id = sqlite3_column_int64(st, 0);
+    if (r->key_type == SEARCH_KEY_REAL)
+        it->key_d = sqlite3_column_double(st, last);
+    else if (r->key_type == SEARCH_KEY_INT)
+        it->key_i = sqlite3_column_int64(st, last);
     else
-        return 0;
-    return json_object_set_new(item, "sort_key", json_string(tmp)) ? AG_ENOMEM : 0;
+        str_copy(it->key_s, (const char *)sqlite3_column_text(st, last), sizeof(it->key_s));
+    it->off = r->text.n;
+    rc = json_dump_buf(&r->text, row);
+    json_decref(row);
+    if (rc)
+        return rc;
+    it->len = r->text.n - it->off;
+    r->nitems++;
+    return 0;
 }
 
 /* search_page() runs the page query and collects the items. */
-static int search_page(struct store *s, struct search *x, json_t **items, struct ag_err *e)
+static int search_page(struct store *s, struct search *x, struct search_result *r,
+                       struct ag_err *e)
 {
-    const struct sort_spec *o = x->sort;
+    const struct sdb_sort *o = x->sort;
     const char *dir = o->asc ? "ASC" : "DESC";
     struct buf sql;
     struct sdb_q q = {0};
-    json_t *arr = NULL, *row;
     int rc;
 
     buf_init(&sql, SEARCH_SQL_MAX);
@@ -472,31 +488,23 @@ static int search_page(struct store *s, struct search *x, json_t **items, struct
     rc = sdb_open_dyn(&q, s, sql.p, e);
     if (rc)
         goto out;
-    q.user_expr = x->fts;
+    q.user_expr = x->fts != NULL;
     if (x->fts)
-        sdb_text(&q, x->q->fts);
+        sdb_text(&q, x->fts);
     for (int i = 0; i < x->nargs; i++)
-        bind_arg(&q, &x->args[i]);
+        bind_key(&q, x->args[i].type, &x->args[i].v);
     if (x->q->after_key) {
-        bind_arg(&q, &x->cursor_key);
+        bind_key(&q, o->type, &x->cursor);
         sdb_int(&q, x->q->after_id);
     }
     sdb_int(&q, x->q->limit);
-    arr = json_array();
-    rc = arr ? 0 : ag_err_set(e, AG_ENOMEM);
-    while (!rc && (rc = sdb_step(&q, e)) == 1) {
-        row = sdb_row_json(&q);
-        rc = row && !json_array_append_new(arr, row) && !sort_key_text(row)
-                 ? 0
-                 : ag_err_set(e, AG_ENOMEM);
-    }
-    if (!rc) {
-        *items = arr;
-        arr = NULL;
-    }
+    while (r->nitems < x->q->limit && (rc = sdb_step(&q, e)) == 1)
+        if ((rc = add_item(&q, r))) {
+            rc = ag_err_set(e, rc);
+            break;
+        }
 out:
     sdb_close(&q);
-    json_decref(arr);
     buf_release(&sql);
     return rc;
 }
@@ -506,7 +514,7 @@ static const char SQL_FACETS_ALL[] = "SELECT facet, value, n FROM facet_counts W
 /* search_facets() counts task, license and library values and the total
  * over the whole filtered set, in one statement. The unfiltered public
  * catalogue reads the counts that triggers keep in facet_counts. */
-static int search_facets(struct store *s, struct search *x, json_t **facets, int64_t *total,
+static int search_facets(struct store *s, struct search *x, struct search_result *r,
                          struct ag_err *e)
 {
     static const char *const names[] = {"task", "license", "library"};
@@ -544,11 +552,11 @@ static int search_facets(struct store *s, struct search *x, json_t **facets, int
     if (rc)
         goto out;
     if (!unfiltered) {
-        q.user_expr = x->fts;
+        q.user_expr = x->fts != NULL;
         if (x->fts)
-            sdb_text(&q, x->q->fts);
+            sdb_text(&q, x->fts);
         for (int i = 0; i < x->nargs; i++)
-            bind_arg(&q, &x->args[i]);
+            bind_key(&q, x->args[i].type, &x->args[i].v);
     }
     while ((rc = sdb_step(&q, e)) == 1) {
         const char *facet = (const char *)sqlite3_column_text(q.st, 0);
@@ -567,9 +575,8 @@ static int search_facets(struct store *s, struct search *x, json_t **facets, int
         }
     }
     if (!rc) {
-        *facets = f;
-        *total = n;
-        f = NULL;
+        r->total = n;
+        rc = json_dump_buf(&r->facets, f) ? ag_err_set(e, AG_ENOMEM) : 0;
     }
 out:
     sdb_close(&q);
@@ -578,30 +585,82 @@ out:
     return rc;
 }
 
-int store_model_search(struct store *s, const struct search_query *q, json_t **items,
-                       json_t **facets, int64_t *total, struct ag_err *e)
+void search_result_init(struct search_result *r)
+{
+    r->nitems = 0;
+    r->total = 0;
+    r->indexed = false;
+    buf_init(&r->text, BUF_MAX_DEFAULT);
+    buf_init(&r->facets, BUF_MAX_DEFAULT);
+}
+
+void search_item_key(const struct search_result *r, int i, char out[80])
+{
+    const struct search_item *it = &r->items[i];
+
+    if (r->key_type == SEARCH_KEY_REAL)
+        snprintf(out, 80, "%.17g", it->key_d);
+    else if (r->key_type == SEARCH_KEY_INT)
+        snprintf(out, 80, "%" PRId64, it->key_i);
+    else
+        str_copy(out, it->key_s, 80);
+}
+
+void search_result_release(struct search_result *r)
+{
+    buf_release(&r->text);
+    buf_release(&r->facets);
+    r->nitems = 0;
+}
+
+int store_model_search(struct store *s, const struct search_query *q, struct search_result *r,
+                       struct ag_err *e)
 {
     struct search x = {.q = q};
-    json_t *page = NULL, *fac = NULL;
-    int64_t n = 0;
+    struct buf fts;
     int rc;
 
-    buf_init(&x.from, SEARCH_SQL_MAX);
-    if (q->limit < 1 || q->limit > 101)
-        return ag_errf(e, AG_EINVAL, "limit", "limit must be between 1 and 101");
+    if (q->limit < 1 || q->limit > SEARCH_MAX_ROWS)
+        return ag_errf(e, AG_EINVAL, "limit", "limit must be between 1 and %d", SEARCH_MAX_ROWS);
     if (q->ntags < 0 || q->ntags > SEARCH_MAX_TAGS)
         return ag_errf(e, AG_EINVAL, "tags", "at most %d tags", SEARCH_MAX_TAGS);
     for (int i = 0; i < q->ntags; i++)
         if (!q->tags[i])
             return ag_errf(e, AG_EINVAL, "tags", "a tag is missing");
+    if (q->nwords < 0 || q->nwords > SEARCH_MAX_WORDS)
+        return ag_errf(e, AG_EINVAL, "q", "at most %d words", SEARCH_MAX_WORDS);
+    for (int i = 0; i < q->nwords; i++)
+        if (!q->words[i] || !q->words[i][0])
+            return ag_errf(e, AG_EINVAL, "q", "a search word is empty");
     if ((unsigned)q->sort >= ARRAY_SIZE(sorts))
         return ag_errf(e, AG_EINVAL, "sort", "unknown sort order");
     if (isnan(q->min_rating))
         return ag_errf(e, AG_EINVAL, "min_rating", "min_rating must be a number");
-    x.fts = q->fts && q->fts[0];
-    x.sort = &sorts[q->sort == SORT_RELEVANCE && !x.fts ? SORT_NEWEST : q->sort];
+    x.sort = &sorts[q->sort == SORT_RELEVANCE && !q->nwords ? SORT_NEWEST : q->sort];
     if (q->after_key && (rc = parse_cursor(&x, e)))
         return rc;
+    r->nitems = 0;
+    r->total = 0;
+    r->indexed = false;
+    r->key_type = x.sort->type;
+    buf_reset(&r->text);
+    buf_reset(&r->facets);
+    if (q->nwords) {
+        rc = sdb_search_indexed(s, q, q->after_key ? &x.cursor : NULL, r, e);
+        if (rc <= 0)
+            return rc;
+        r->nitems = 0;
+        buf_reset(&r->text);
+        buf_reset(&r->facets);
+    }
+
+    buf_init(&fts, SEARCH_SQL_MAX);
+    buf_init(&x.from, SEARCH_SQL_MAX);
+    if (q->nwords) {
+        if ((rc = fts_expression(q, &fts, e)))
+            goto out;
+        x.fts = fts.p;
+    }
     rc = build_from(&x, e);
     if (rc)
         goto out;
@@ -609,23 +668,17 @@ int store_model_search(struct store *s, const struct search_query *q, json_t **i
     rc = sdb_tx_begin(s, false, e);
     if (rc)
         goto out;
-    rc = search_page(s, &x, &page, e);
-    if (!rc && (facets || total))
-        rc = search_facets(s, &x, &fac, &n, e);
+    rc = search_page(s, &x, r, e);
+    if (!rc)
+        rc = search_facets(s, &x, r, e);
     rc = sdb_tx_end(s, rc, e);
-    if (rc)
-        goto out;
-    *items = page;
-    page = NULL;
-    if (facets) {
-        *facets = fac;
-        fac = NULL;
-    }
-    if (total)
-        *total = n;
 out:
-    json_decref(page);
-    json_decref(fac);
+    if (rc) {
+        r->nitems = 0;
+        buf_reset(&r->text);
+        buf_reset(&r->facets);
+    }
+    buf_release(&fts);
     buf_release(&x.from);
     return rc;
 }

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 
 struct store;
@@ -159,10 +160,16 @@ enum search_sort {
     SORT_PRICE_DESC,
 };
 
-#define SEARCH_MAX_TAGS 8
+#define SEARCH_MAX_TAGS  8
+#define SEARCH_MAX_WORDS 16
+#define SEARCH_MAX_ROWS  101 /* a page of at most 100, plus one to tell if more follow */
 
 struct search_query {
-    const char *fts;         /* an FTS5 MATCH expression built by the market, or NULL */
+    /* Words to find, all required, each as a prefix ("resn" finds resnet) in
+     * the title, summary, card or tags; ranked by bm25 with weights 10, 5, 1
+     * and 3. Plain text: the store builds its own full-text expression. */
+    const char *words[SEARCH_MAX_WORDS];
+    int nwords;
     const char *task, *library, *license, *owner;   /* exact matches, NULL = any */
     const char *tags[SEARCH_MAX_TAGS];              /* all must be present */
     int ntags;
@@ -173,19 +180,80 @@ struct search_query {
     enum search_sort sort;
     const char *after_key;   /* keyset cursor: sort key and id of the last item seen */
     int64_t after_id;
-    int limit;               /* 1..101 (a page plus one, to tell if more follow) */
+    int limit;               /* 1..SEARCH_MAX_ROWS */
+    bool sql_only;           /* skip the in-memory index (tests and benchmarks compare both) */
 };
 
+/* The type of a sort order's values. */
+enum search_key_type { SEARCH_KEY_INT, SEARCH_KEY_REAL, SEARCH_KEY_TEXT };
+
+/* One listing of a result: its JSON object (the listing as store_model_get()
+ * describes it, without `card`) at r->text.p + off, `len` bytes; its id; and
+ * its sort value, in the member r->key_type names (search_item_key() gives
+ * it as text, to build the next cursor from). */
+struct search_item {
+    size_t off, len;
+    int64_t id;
+    int64_t key_i;
+    double key_d;
+    char key_s[80];
+};
+
+struct search_result {
+    struct search_item items[SEARCH_MAX_ROWS];
+    int nitems;
+    enum search_key_type key_type;
+    struct buf text;   /* the items' JSON objects, back to back */
+    struct buf facets; /* {"task": {value: count}, "license": {...}, "library": {...}} */
+    int64_t total;
+    bool indexed;      /* answered by the in-memory index rather than SQL */
+};
+
+/* search_item_key() writes item i's sort value as text: integers in decimal,
+ * reals with 17 significant digits (so a cursor round-trips exactly). */
+void search_item_key(const struct search_result *r, int i, char out[80]);
+void search_result_init(struct search_result *r);
+void search_result_release(struct search_result *r);
+
 /*
- * store_model_search() returns up to q->limit listings in *items (the model
- * JSON above without `card`, plus "sort_key": the item's sort value as a
- * string, to build the next cursor from), *facets =
- * {"task": {value: count}, "license": {...}, "library": {...}} and *total,
- * all over the whole filtered set (ignoring the cursor). Without include_hidden
- * only public listings match. AG_EINVAL if the FTS expression does not parse.
+ * store_model_search() finds up to q->limit listings in sort order after the
+ * cursor, with the facets and total over the whole filtered set (ignoring the
+ * cursor). Without include_hidden only public listings match. Text searches
+ * are answered by the in-memory index once it is built (see
+ * store_search_index_start()), else by SQLite FTS5; both give the same
+ * items, ranks, facets and totals. AG_EINVAL for a bad cursor or limit.
  */
-int store_model_search(struct store *s, const struct search_query *q, json_t **items,
-                       json_t **facets, int64_t *total, struct ag_err *e);
+int store_model_search(struct store *s, const struct search_query *q, struct search_result *r,
+                       struct ag_err *e);
+
+/*
+ * The in-memory search index (sqlite_search.c): the full-text postings of
+ * every listing and the columns filters, facets and sorts read, so a text
+ * search costs microseconds per match instead of FTS5's bm25 over each row.
+ * It tokenizes with SQLite's own unicode61 tokenizer and ranks with FTS5's
+ * bm25 formula, so its answers are FTS5's. It follows every write, by this
+ * node or any other process, through the trigger-fed `model_changes` log.
+ *
+ * store_search_index_start() builds it on a background thread; until it is
+ * ready, searches use SQL. Writes through this process's stores show in the
+ * next search; writes by other processes (another node on the same file, a
+ * script) within foreign_ms (0: on the next search too, at the cost of a
+ * read transaction per search). store_search_index_wait() waits up to timeout_ms
+ * for it: 0 when ready, AG_ETIMEOUT, or the build's error. store_close()
+ * stops and frees it.
+ */
+int store_search_index_start(struct store *s, int foreign_ms, struct ag_err *e);
+int store_search_index_wait(struct store *s, int timeout_ms, struct ag_err *e);
+
+/* What /healthz shows of the index. state: "off" (not started), "building",
+ * "ready" or "failed" (SQL answers, the log says why). The counts are those
+ * of the ready index: listings (all visibilities), distinct terms, postings
+ * (dead ones included until compacted) and the change-log position. */
+struct search_index_status {
+    const char *state;
+    int64_t listings, terms, postings, seq;
+};
+void store_search_index_status(struct store *s, struct search_index_status *st);
 
 /* ---- versions and files ------------------------------------------------ */
 

@@ -240,6 +240,22 @@ TEST(bad_file_names_write_nothing)
     teardown();
 }
 
+/* search() runs market_search() and parses the JSON text it writes. */
+static int search(const struct search_params *sp, json_t **out, struct ag_err *e)
+{
+    struct buf b;
+    int rc;
+
+    buf_init(&b, BUF_MAX_DEFAULT);
+    rc = market_search(&m, NULL, sp, &b, e);
+    if (!rc) {
+        *out = json_loadb(b.p, b.n, 0, NULL);
+        ASSERT(*out != NULL);
+    }
+    buf_release(&b);
+    return rc;
+}
+
 TEST(search_prefix_filters_cursor_and_facets)
 {
     struct principal p;
@@ -260,7 +276,7 @@ TEST(search_prefix_filters_cursor_and_facets)
         json_decref(out);
     }
     sp.q = "resn";
-    ASSERT_OK(market_search(&m, NULL, &sp, &out, NULL));
+    ASSERT_OK(search(&sp, &out, NULL));
     ASSERT_EQ(json_integer_value(json_object_get(out, "total")), 12);
     ASSERT_EQ(json_integer_value(json_object_get(
                   json_object_get(json_object_get(out, "facets"), "task"), "image-classification")),
@@ -268,7 +284,7 @@ TEST(search_prefix_filters_cursor_and_facets)
     json_decref(out);
     memset(&sp, 0, sizeof(sp));
     sp.free_only = true;
-    ASSERT_OK(market_search(&m, NULL, &sp, &out, NULL));
+    ASSERT_OK(search(&sp, &out, NULL));
     ASSERT_EQ(json_integer_value(json_object_get(out, "total")), 16);
     json_decref(out);
     /* Page through everything 10 at a time: 25 distinct items, then no cursor. */
@@ -278,7 +294,7 @@ TEST(search_prefix_filters_cursor_and_facets)
     do {
         json_t *items;
         sp.cursor = cursor;
-        ASSERT_OK(market_search(&m, NULL, &sp, &out, NULL));
+        ASSERT_OK(search(&sp, &out, NULL));
         items = json_object_get(out, "items");
         seen += (int)json_array_size(items);
         cursor = json_string_value(json_object_get(out, "next_cursor"));
@@ -294,7 +310,7 @@ TEST(search_prefix_filters_cursor_and_facets)
         struct ag_err e = {0};
         sp.sort = "newest";
         sp.cursor = saved;
-        ASSERT_EQ(market_search(&m, NULL, &sp, &out, &e), AG_EINVAL);
+        ASSERT_EQ(search(&sp, &out, &e), AG_EINVAL);
         ASSERT_STR_EQ(e.field, "cursor");
     }
     teardown();

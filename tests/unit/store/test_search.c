@@ -1,7 +1,53 @@
 /* test_search.c - unit tests of store_model_search(): filters, sorts, keyset pages, FTS, facets. */
 #include "core/common.h"
 
+#include "core/util.h"
 #include "fixture.h"
+
+/* search_json() runs store_model_search() and hands back its items as JSON
+ * (each with its "sort_key"), the facets and the total, as a client sees them. */
+static int search_json(struct store *s, const struct search_query *q, json_t **items,
+                       json_t **facets, int64_t *total, struct ag_err *e)
+{
+    struct search_result r;
+    json_t *arr;
+    int rc;
+
+    search_result_init(&r);
+    rc = store_model_search(s, q, &r, e);
+    if (!rc) {
+        arr = json_array();
+        for (int i = 0; i < r.nitems; i++) {
+            json_t *it = json_loadb(r.text.p + r.items[i].off, r.items[i].len, 0, NULL);
+            ASSERT(it != NULL);
+            char key[80];
+            search_item_key(&r, i, key);
+            json_object_set_new(it, "sort_key", json_string(key));
+            ASSERT_EQ(fx_int(it, "id"), r.items[i].id);
+            json_array_append_new(arr, it);
+        }
+        *items = arr;
+        if (facets)
+            *facets = json_loadb(r.facets.p, r.facets.n, 0, NULL);
+        if (total)
+            *total = r.total;
+    }
+    search_result_release(&r);
+    return rc;
+}
+
+/* words() sets the query's words from a space-separated list ("" for none). */
+static void words(struct search_query *q, const char *list)
+{
+    static char text[8][256];
+    static int turn;
+    char *t = text[turn++ % 8], *save = NULL;
+
+    str_copy(t, list, sizeof(text[0]));
+    q->nwords = 0;
+    for (char *w = strtok_r(t, " ", &save); w; w = strtok_r(NULL, " ", &save))
+        q->words[q->nwords++] = w;
+}
 
 /* slugs() writes the items' slugs in order, comma-separated, into a static buffer. */
 static const char *slugs(json_t *items)
@@ -25,7 +71,7 @@ static const char *run(struct store *s, const struct search_query *q, int64_t *t
     struct ag_err e = {0};
     int64_t n = -1;
     const char *r;
-    int rc = store_model_search(s, q, &items, &facets, &n, &e);
+    int rc = search_json(s, q, &items, &facets, &n, &e);
 
     if (rc)
         test_fail(__FILE__, __LINE__, "store_model_search: %d %s", rc, e.msg);
@@ -215,18 +261,18 @@ TEST(search_sorts)
 
     /* sort_key is the sort value as text; items carry no card. */
     q.sort = SORT_RATING;
-    ASSERT_OK(store_model_search(s, &q, &items, NULL, NULL, NULL));
+    ASSERT_OK(search_json(s, &q, &items, NULL, NULL, NULL));
     ASSERT_STR_EQ(fx_str(json_array_get(items, 1), "sort_key"), "4.5");
     ASSERT(json_object_get(json_array_get(items, 0), "card") == NULL);
     ASSERT_STR_EQ(fx_str(json_array_get(items, 0), "owner"), "bob");
     ASSERT(json_is_array(json_object_get(json_array_get(items, 0), "tags")));
     json_decref(items);
     q.sort = SORT_NEWEST;
-    ASSERT_OK(store_model_search(s, &q, &items, NULL, NULL, NULL));
+    ASSERT_OK(search_json(s, &q, &items, NULL, NULL, NULL));
     ASSERT_STR_EQ(fx_str(json_array_get(items, 0), "sort_key"), "400");
     json_decref(items);
     q.sort = SORT_PRICE_DESC;
-    ASSERT_OK(store_model_search(s, &q, &items, NULL, NULL, NULL));
+    ASSERT_OK(search_json(s, &q, &items, NULL, NULL, NULL));
     ASSERT_EQ(strlen(fx_str(json_array_get(items, 0), "sort_key")), 78);
     json_decref(items);
     store_close(s);
@@ -240,7 +286,7 @@ TEST(search_facets_and_total)
     int64_t total = 0;
 
     catalog(s);
-    ASSERT_OK(store_model_search(s, &q, &items, &facets, &total, NULL));
+    ASSERT_OK(search_json(s, &q, &items, &facets, &total, NULL));
     ASSERT_EQ(json_array_size(items), 1);
     ASSERT_EQ(total, 4);
     task = json_object_get(facets, "task");
@@ -255,7 +301,7 @@ TEST(search_facets_and_total)
     q.after_key = fx_str(json_array_get(items, 0), "sort_key");
     q.after_id = fx_int(json_array_get(items, 0), "id");
     json_t *items2 = NULL, *facets2 = NULL;
-    ASSERT_OK(store_model_search(s, &q, &items2, &facets2, &total, NULL));
+    ASSERT_OK(search_json(s, &q, &items2, &facets2, &total, NULL));
     ASSERT_STR_EQ(fx_str(json_array_get(items2, 0), "slug"), "yolo");
     ASSERT_EQ(total, 4);
     ASSERT(json_equal(facets, facets2));
@@ -267,7 +313,7 @@ TEST(search_facets_and_total)
     /* Hidden listings count only with include_hidden; empty values are omitted. */
     q.after_key = NULL;
     q.include_hidden = true;
-    ASSERT_OK(store_model_search(s, &q, &items, &facets, &total, NULL));
+    ASSERT_OK(search_json(s, &q, &items, &facets, &total, NULL));
     ASSERT_EQ(total, 6);
     ASSERT_EQ(fx_int(json_object_get(facets, "task"), "fill-mask"), 2);
     ASSERT_EQ(fx_int(json_object_get(facets, "task"), "image-classification"), 2);
@@ -279,7 +325,7 @@ TEST(search_facets_and_total)
     /* No match: empty page, empty facet groups, zero total. */
     q.include_hidden = false;
     q.task = "nothing";
-    ASSERT_OK(store_model_search(s, &q, &items, &facets, &total, NULL));
+    ASSERT_OK(search_json(s, &q, &items, &facets, &total, NULL));
     ASSERT_EQ(json_array_size(items), 0);
     ASSERT_EQ(total, 0);
     ASSERT_EQ(json_object_size(json_object_get(facets, "task")), 0);
@@ -301,7 +347,7 @@ static int page_all(struct store *s, struct search_query *q, int64_t *ids, int m
 
     q->after_key = NULL;
     for (;;) {
-        ASSERT_OK(store_model_search(s, q, &items, NULL, &total, NULL));
+        ASSERT_OK(search_json(s, q, &items, NULL, &total, NULL));
         ASSERT_EQ(total, want_total);
         ASSERT(json_array_size(items) <= (size_t)q->limit);
         for (size_t i = 0; i < json_array_size(items); i++) {
@@ -359,7 +405,7 @@ TEST(search_pages_without_gaps_or_duplicates)
     }
     for (size_t k = 0; k < ARRAY_SIZE(sorts); k++) {
         q.sort = sorts[k];
-        q.fts = sorts[k] == SORT_RELEVANCE ? "twin" : NULL;
+        words(&q, sorts[k] == SORT_RELEVANCE ? "twin" : "");
         n = page_all(s, &q, ids, 64, 25);
         ASSERT_EQ(n, 25);
         check_permutation(ids, n);
@@ -380,7 +426,7 @@ TEST(search_pages_without_gaps_or_duplicates)
         }
     }
     q.sort = SORT_RATING;
-    q.fts = NULL;
+    words(&q, "");
     q.limit = 3;
     n = page_all(s, &q, ids, 64, 35);
     ASSERT_EQ(n, 35);
@@ -409,25 +455,25 @@ TEST(search_fts_prefix_and_weighting)
         add(s, a, slug, "Filler", "", "", "", "", "", "[]", NULL, NULL, 300 + i);
     }
 
-    q.fts = "zebra";
+    words(&q, "zebra");
     ASSERT_STR_EQ(run(s, &q, &total), "in-title,in-tags,card-only");
     ASSERT_EQ(total, 3);
-    ASSERT_OK(store_model_search(s, &q, &items, NULL, NULL, NULL));
+    ASSERT_OK(search_json(s, &q, &items, NULL, NULL, NULL));
     r0 = strtod(fx_str(json_array_get(items, 0), "sort_key"), NULL);
     r1 = strtod(fx_str(json_array_get(items, 1), "sort_key"), NULL);
     ASSERT(r0 < r1); /* bm25 ranks are negative: smaller is better */
     json_decref(items);
 
-    q.fts = "\"resn\"*";
+    words(&q, "resn"); /* every word is a prefix */
     ASSERT_STR_EQ(run(s, &q, NULL), "resnet");
-    q.fts = "\"zeb\"* OR \"resn\"*";
-    ASSERT_STR_EQ(run(s, &q, &total), "resnet,in-title,in-tags,card-only"); /* rarer term */
-    q.fts = "title : zebra"; /* column filters work */
-    ASSERT_STR_EQ(run(s, &q, NULL), "in-title");
+    words(&q, "zeb det"); /* every word is required */
+    ASSERT_STR_EQ(run(s, &q, &total), "in-title");
+    words(&q, "ZÉBRA"); /* folded as the index folds: case and diacritics */
+    ASSERT_STR_EQ(run(s, &q, &total), "in-title,in-tags,card-only");
     q.sort = SORT_NEWEST; /* a text query with another order */
-    q.fts = "zebra";
+    words(&q, "zebra");
     ASSERT_STR_EQ(run(s, &q, NULL), "card-only,in-tags,in-title");
-    q.fts = ""; /* an empty query is no query */
+    words(&q, ""); /* no words: a listing */
     run(s, &q, &total);
     ASSERT_EQ(total, 11);
     store_close(s);
@@ -442,45 +488,47 @@ TEST(search_rejects_bad_input)
     int64_t total = 0;
 
     catalog(s);
-    q.fts = "\"unterminated";
-    ASSERT_EQ(store_model_search(s, &q, &items, &facets, &total, &e), AG_EINVAL);
+    words(&q, "\"unterminated"); /* the market lets no quote into a word */
+    ASSERT_EQ(search_json(s, &q, &items, &facets, &total, &e), AG_EINVAL);
     ASSERT_STR_EQ(e.field, "q");
-    q.fts = "AND OR";
-    ASSERT_EQ(store_model_search(s, &q, &items, &facets, &total, &e), AG_EINVAL);
+    q.nwords = 1;
+    q.words[0] = "";
+    ASSERT_EQ(search_json(s, &q, &items, &facets, &total, &e), AG_EINVAL);
     ASSERT_STR_EQ(e.field, "q");
-    q.fts = "nosuchcolumn : x";
-    ASSERT_EQ(store_model_search(s, &q, &items, &facets, &total, &e), AG_EINVAL);
-    ASSERT_STR_EQ(e.field, "q");
-    q.fts = NULL;
+    words(&q, "AND OR"); /* FTS5 keywords are words like any other */
+    ASSERT_OK(search_json(s, &q, &items, &facets, &total, &e));
+    json_decref(items);
+    json_decref(facets);
+    words(&q, "");
 
     q.limit = 0;
-    ASSERT_EQ(store_model_search(s, &q, &items, &facets, &total, &e), AG_EINVAL);
+    ASSERT_EQ(search_json(s, &q, &items, &facets, &total, &e), AG_EINVAL);
     ASSERT_STR_EQ(e.field, "limit");
     q.limit = 102;
-    ASSERT_EQ(store_model_search(s, &q, &items, &facets, &total, &e), AG_EINVAL);
+    ASSERT_EQ(search_json(s, &q, &items, &facets, &total, &e), AG_EINVAL);
     q.limit = 101; /* a page of 100 plus one */
-    ASSERT_OK(store_model_search(s, &q, &items, &facets, &total, &e));
+    ASSERT_OK(search_json(s, &q, &items, &facets, &total, &e));
     json_decref(items);
     json_decref(facets);
     q.limit = 10;
     q.ntags = SEARCH_MAX_TAGS + 1;
-    ASSERT_EQ(store_model_search(s, &q, &items, &facets, &total, &e), AG_EINVAL);
+    ASSERT_EQ(search_json(s, &q, &items, &facets, &total, &e), AG_EINVAL);
     ASSERT_STR_EQ(e.field, "tags");
     q.ntags = 0;
     q.sort = (enum search_sort)42;
-    ASSERT_EQ(store_model_search(s, &q, &items, &facets, &total, &e), AG_EINVAL);
+    ASSERT_EQ(search_json(s, &q, &items, &facets, &total, &e), AG_EINVAL);
     ASSERT_STR_EQ(e.field, "sort");
 
     q.sort = SORT_NEWEST;
     q.after_key = "12abc";
-    ASSERT_EQ(store_model_search(s, &q, &items, &facets, &total, &e), AG_EINVAL);
+    ASSERT_EQ(search_json(s, &q, &items, &facets, &total, &e), AG_EINVAL);
     ASSERT_STR_EQ(e.field, "cursor");
     q.sort = SORT_RATING;
     q.after_key = "nan";
-    ASSERT_EQ(store_model_search(s, &q, &items, &facets, &total, &e), AG_EINVAL);
+    ASSERT_EQ(search_json(s, &q, &items, &facets, &total, &e), AG_EINVAL);
     q.sort = SORT_PRICE_ASC;
     q.after_key = "5";
-    ASSERT_EQ(store_model_search(s, &q, &items, &facets, &total, &e), AG_EINVAL);
+    ASSERT_EQ(search_json(s, &q, &items, &facets, &total, &e), AG_EINVAL);
 
     /* The store still works after the failures. */
     q.after_key = NULL;
@@ -691,7 +739,7 @@ TEST(search_matches_brute_force)
                           (int)q.sort, i, got[i], want[i]->id);
 
         /* Facets: count each value over the matches. */
-        ASSERT_OK(store_model_search(s, &q, &items, &facets, &total, NULL));
+        ASSERT_OK(search_json(s, &q, &items, &facets, &total, NULL));
         ASSERT_EQ(total, nwant);
         for (size_t t = 0; t < ARRAY_SIZE(rn_tasks); t++) {
             int64_t c = 0;

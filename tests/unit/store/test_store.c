@@ -764,8 +764,8 @@ TEST(model_delete_cascades)
     struct store *s = fx_open();
     struct search_query q = {0};
     struct ag_err e = {0};
-    json_t *items = NULL;
-    int64_t a = fx_user(s, "alice"), b = fx_user(s, "bob"), total = -1;
+    struct search_result r;
+    int64_t a = fx_user(s, "alice"), b = fx_user(s, "bob");
     int64_t m = fx_model(s, a, "doomed", "Doomed zebra", NULL, "[\"t1\",\"t2\"]", 10);
     int64_t keep = fx_model(s, a, "kept", "Kept zebra", NULL, "[\"t1\"]", 10), v = 0, f = 0;
     bool counted;
@@ -789,12 +789,14 @@ TEST(model_delete_cascades)
     ASSERT_EQ(fx_sql("INSERT INTO models_fts(models_fts, rank) VALUES ('integrity-check', 1)"),
               SQLITE_OK);
 
-    q.fts = "zebra";
+    q.words[0] = "zebra";
+    q.nwords = 1;
     q.limit = 10;
-    ASSERT_OK(store_model_search(s, &q, &items, NULL, &total, NULL));
-    ASSERT_EQ(total, 1);
-    ASSERT_EQ(fx_int(json_array_get(items, 0), "id"), keep);
-    json_decref(items);
+    search_result_init(&r);
+    ASSERT_OK(store_model_search(s, &q, &r, NULL));
+    ASSERT_EQ(r.total, 1);
+    ASSERT_EQ(r.items[0].id, keep);
+    search_result_release(&r);
     store_close(s);
 }
 
@@ -803,9 +805,10 @@ TEST(sql_metacharacters_stored_verbatim)
     static const char evil[] = "x'); DROP TABLE models;--";
     struct store *s = fx_open();
     struct search_query q = {0};
-    json_t *m = NULL, *items = NULL;
+    struct search_result r;
+    json_t *m = NULL;
     char tags[128];
-    int64_t a, total = 0;
+    int64_t a;
 
     ASSERT_OK(store_user_insert(s, "o'brien", "o'brien@example.com", "h", "user", 1, &a, NULL));
     snprintf(tags, sizeof(tags), "[\"%s\", \"%%_\"]", evil);
@@ -819,14 +822,14 @@ TEST(sql_metacharacters_stored_verbatim)
     q.ntags = 1;
     q.owner = "o'brien";
     q.limit = 10;
-    ASSERT_OK(store_model_search(s, &q, &items, NULL, &total, NULL));
-    ASSERT_EQ(total, 1);
-    ASSERT_STR_EQ(fx_str(json_array_get(items, 0), "slug"), "quote\"slug");
-    json_decref(items);
+    search_result_init(&r);
+    ASSERT_OK(store_model_search(s, &q, &r, NULL));
+    ASSERT_EQ(r.total, 1);
+    ASSERT(strstr(r.text.p, "\"slug\":\"quote\\\"slug\"") != NULL);
     q.tags[0] = "%"; /* no LIKE anywhere: a wildcard is just a character */
-    ASSERT_OK(store_model_search(s, &q, &items, NULL, &total, NULL));
-    ASSERT_EQ(total, 0);
-    json_decref(items);
+    ASSERT_OK(store_model_search(s, &q, &r, NULL));
+    ASSERT_EQ(r.total, 0);
+    search_result_release(&r);
     ASSERT_EQ(fx_count("SELECT count(*) FROM models"), 1);
     store_close(s);
 }
@@ -872,8 +875,7 @@ TEST(threads_use_their_own_connections)
     struct worker w[WORKERS];
     pthread_t t[WORKERS];
     struct search_query q = {0};
-    json_t *items = NULL;
-    int64_t total = 0;
+    struct search_result r;
 
     for (int i = 0; i < WORKERS; i++) {
         char name[16];
@@ -893,9 +895,10 @@ TEST(threads_use_their_own_connections)
     q.tags[0] = "threaded";
     q.ntags = 1;
     q.limit = 5;
-    ASSERT_OK(store_model_search(s, &q, &items, NULL, &total, NULL));
-    ASSERT_EQ(total, WORKERS * PER_WORKER);
-    json_decref(items);
+    search_result_init(&r);
+    ASSERT_OK(store_model_search(s, &q, &r, NULL));
+    ASSERT_EQ(r.total, WORKERS * PER_WORKER);
+    search_result_release(&r);
     store_close(s);
 }
 
