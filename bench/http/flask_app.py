@@ -117,6 +117,8 @@ def model_get(owner, slug):
         return error(404, "not_found", "no such model")
     versions = conn.execute(SQL_VERSIONS, (model["id"],)).fetchall()
     model["latest_version"] = max(versions, key=semver_key)[0] if versions else None
+    # The node's on-chain record of the listing (issue 4): none in the generated data.
+    model["chain"] = None
     return reply(model)
 
 
