@@ -130,10 +130,12 @@ start_node() {
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# rss_kb PID: the process's resident set (VmRSS) in KiB, 0 when unknown.
+# rss_kb PID: the process's anonymous resident memory (RssAnon: its heap,
+# stacks and the search index, without the database file's pages that SQLite
+# maps and the kernel can drop) in KiB, 0 when unknown.
 rss_kb() {
   local kb
-  kb=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null || true)
+  kb=$(awk '$1 == "RssAnon:" { print $2 }' "/proc/$1/status" 2>/dev/null || true)
   echo "${kb:-0}"
 }
 
@@ -340,7 +342,7 @@ if [ "$HAVE_NODE" = 1 ]; then
     if [ "$mode" = uncached ]; then stack=agora; else stack=agora-cached; fi
     measure_api "$stack" "$NODE_URL"
     printf '%s\t%s\n' "$NODE_INFO" "$(rss_kb "$NODE_PID")" >>"$NODES"
-    say "node ($mode): RSS $(($(rss_kb "$NODE_PID") / 1024)) MiB after its runs"
+    say "node ($mode): anonymous RSS $(($(rss_kb "$NODE_PID") / 1024)) MiB after its runs"
   done
   stop "$NODE_PID"   # Flask runs alone, as nginx did
 fi
