@@ -324,6 +324,44 @@ class Api(unittest.TestCase):
         s, _, r = self.req("GET", q)
         self.assertEqual(r["total"], 4)
 
+    def test_search_index_reads_its_writes(self):
+        """Text searches come from the in-memory index once /healthz says it
+        is ready; a write shows in the very next search."""
+        import time
+        deadline = time.time() + 30
+        while True:
+            s, _, h = self.req("GET", "/healthz")
+            if h["search_index"]["state"] == "ready" or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(h["search_index"]["state"], "ready", h)
+        before = h["search_index"]["listings"]
+        tok = register(self.node, "indexer-writer")
+        self.model(tok, "quokka", title="Quokkazoo detector", tags=["marsupial"])
+        s, _, h = self.req("GET", "/healthz")
+        s, _, r = self.req("GET", "/api/v1/models?q=QUOKKAZ")  # case-folded prefix
+        self.assertEqual([i["slug"] for i in r["items"]], ["quokka"])
+        s, _, h = self.req("GET", "/healthz")
+        self.assertEqual(h["search_index"]["listings"], before + 1)
+        base = "/api/v1/models/indexer-writer/quokka"
+        s, _, b = self.req("PATCH", base, {"title": "Wallabyzoo detector"}, token=tok)
+        self.assertEqual(s, 200, b)
+        s, _, r = self.req("GET", "/api/v1/models?q=quokkaz")
+        self.assertEqual(r["total"], 0)
+        s, _, r = self.req("GET", "/api/v1/models?q=wallab+marsup")
+        self.assertEqual([i["title"] for i in r["items"]], ["Wallabyzoo detector"])
+        s, _, b = self.req("PUT", base + "/like", token=self.bob)
+        s, _, r = self.req("GET", "/api/v1/models?q=wallab&sort=likes")
+        self.assertEqual(r["items"][0]["likes"], 1)
+        s, _, b = self.req("PATCH", base, {"visibility": "private"}, token=tok)
+        s, _, r = self.req("GET", "/api/v1/models?q=wallab")
+        self.assertEqual(r["total"], 0, "a private listing is not found by others")
+        s, _, r = self.req("GET", "/api/v1/models?q=wallab&owner=indexer-writer", token=tok)
+        self.assertEqual(r["total"], 1, "its owner finds it")
+        s, _, b = self.req("DELETE", base, token=tok)
+        s, _, r = self.req("GET", "/api/v1/models?q=wallab&owner=indexer-writer", token=tok)
+        self.assertEqual(r["total"], 0)
+
     def test_likes_and_reviews(self):
         self.model(self.alice, "liked")
         base = "/api/v1/models/alice/liked"
