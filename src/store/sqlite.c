@@ -52,7 +52,8 @@ struct store {
     pthread_mutex_t lock;
     struct conn *conns;
     int version;
-    struct sx *sx; /* the in-memory search index, or NULL */
+    struct sx *sx;      /* the in-memory search index, or NULL */
+    atomic_bool no_wal; /* a connection could not switch to WAL: commits are not counted */
 };
 
 /* Commits by any connection of any store in this process, counted after
@@ -75,6 +76,28 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
 uint64_t sdb_commits(void)
 {
     return atomic_load(&commits);
+}
+
+bool sdb_wal(struct store *s)
+{
+    return !atomic_load(&s->no_wal);
+}
+
+bool sdb_in_tx(struct store *s)
+{
+    struct conn *c = pthread_getspecific(s->key);
+    return c && c->depth > 0;
+}
+
+/* on_journal_mode() notes a connection left out of WAL mode (a file system
+ * without shared memory, say): SQLite's PRAGMA answers with the mode it kept. */
+static int on_journal_mode(void *arg, int ncols, char **values, char **names)
+{
+    struct store *s = arg;
+    UNUSED(names);
+    if (ncols < 1 || !values[0] || strcmp(values[0], "wal"))
+        atomic_store(&s->no_wal, true);
+    return 0;
 }
 
 struct sx **sdb_sx(struct store *s)
@@ -264,7 +287,7 @@ static int conn_open(struct store *s, struct conn **out, struct ag_err *e)
      * wait in the busy handler: while another connection (another node, or
      * a thread) is creating the schema, retry for the busy timeout. */
     for (int waited = 0;; waited += 20) {
-        rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", on_journal_mode, s, NULL);
         if (rc != SQLITE_BUSY || waited >= BUSY_TIMEOUT_MS)
             break;
         usleep(20000);
@@ -282,6 +305,8 @@ static int conn_open(struct store *s, struct conn **out, struct ag_err *e)
                      e);
     if (rc)
         goto out;
+    /* After every commit (also replaces the automatic checkpoint: a later
+     * PRAGMA wal_autocheckpoint would remove this hook). */
     sqlite3_wal_hook(c->db, on_wal_commit, NULL);
     if (pthread_setspecific(s->key, c)) {
         rc = ag_err_set(e, AG_ENOMEM);

@@ -139,6 +139,11 @@ const char *sdb_path(const struct store *s);
  * store): a reader that saw it unchanged knows no write of this process
  * landed in between. */
 uint64_t sdb_commits(void);
+/* sdb_wal() is false once a connection could not switch to WAL mode (then
+ * commits are not counted). sdb_in_tx() tells whether the calling thread's
+ * connection is inside a transaction. */
+bool sdb_wal(struct store *s);
+bool sdb_in_tx(struct store *s);
 void sdb_search_index_free(struct store *s);
 
 #endif

@@ -20,10 +20,13 @@
  * or none is left to SQL (return 1 from sdb_search_indexed()).
  *
  * Keeping in step: triggers append every changed listing id to
- * model_changes (migration 0007). A search reads max(seq) first; when the
- * index is behind it reads the changed rows in one read transaction and
- * applies them, so a node reads its own writes and sees other processes'
- * writes on its next search. A listing whose text did not change keeps its
+ * model_changes (migration 0007). Before it answers, a search reads the
+ * log's head when this process committed anything since the last look, or
+ * that look is older than foreign_ms; when the index is behind, the changed
+ * rows are read in one read transaction and applied. So a node reads its
+ * own writes at once and other processes' writes within foreign_ms. The
+ * index answers from the newest state it has applied, which may be newer
+ * than the state when the search began. A listing whose text did not change keeps its
  * postings and only gets new columns and JSON; one whose text changed gets a
  * new slot, and its old postings stay behind as dead until they are half of
  * all postings, when they are compacted. Too many changes at once, or a log
@@ -266,8 +269,8 @@ struct plist {
 struct sxd {
     struct strmap terms; /* indexed tokens */
     struct plist *posts; /* term id -> postings, in slot order */
-    uint32_t postcap;
-    uint32_t *sorted; /* the first nsorted term ids, in byte order of their text */
+    uint32_t postcap;    /* posts, acc and touched hold this many terms (>= terms.n) */
+    uint32_t *sorted;    /* the first nsorted term ids, in byte order of their text */
     uint32_t nsorted;
     struct strmap vals; /* task, library, license, owner and tag values */
     struct doc **slot;  /* slot -> its document, NULL once dead; slot 0 is unused */
@@ -278,7 +281,7 @@ struct sxd {
     uint64_t nposts, ndead;
     int64_t seq;             /* model_changes applied up to here */
     uint32_t *acc, *touched; /* tokenizing one document: term id -> wtf, and the ids seen */
-    uint32_t acccap, ntouched;
+    uint32_t ntouched;
 };
 
 struct sx {
@@ -297,7 +300,8 @@ struct sx {
     atomic_int_fast64_t looked_at;
     bool building, joinable; /* under state_mu */
     pthread_t builder;
-    int build_rc; /* the last build's result, under state_mu */
+    int build_rc;     /* the last build's result, under state_mu */
+    int64_t retry_at; /* after a failed build: when to try again, under state_mu */
     char build_msg[256];
 };
 
@@ -314,7 +318,7 @@ static void sxd_free(struct sxd *d)
 {
     if (!d)
         return;
-    for (uint32_t i = 0; i < d->terms.n; i++)
+    for (uint32_t i = 0; i < MIN(d->terms.n, d->postcap); i++)
         free(d->posts[i].p);
     free(d->posts);
     strmap_free(&d->terms);
@@ -336,13 +340,11 @@ static int term_cmp(const struct strmap *t, uint32_t a, const char *p, size_t n)
     return c ? c : (t->len[a] > n) - (t->len[a] < n);
 }
 
-static struct sxd *sort_ctx; /* qsort has no context argument; the builder holds it alone */
-
-static int sorted_cmp(const void *a, const void *b)
+static int sorted_cmp(const void *a, const void *b, void *ctx)
 {
+    const struct strmap *t = ctx;
     uint32_t y = *(const uint32_t *)b;
-    return term_cmp(&sort_ctx->terms, *(const uint32_t *)a, sort_ctx->terms.s[y],
-                    sort_ctx->terms.len[y]);
+    return term_cmp(t, *(const uint32_t *)a, t->s[y], t->len[y]);
 }
 
 /* lower_bound() is the first position in `sorted` whose term is >= p. */
@@ -364,7 +366,6 @@ static uint32_t lower_bound(const struct sxd *d, const char *p, size_t n)
  * by insertion, many (the first build) by sorting. */
 static int sorted_extend(struct sxd *d)
 {
-    static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
     uint32_t *v, fresh = d->terms.n - d->nsorted;
 
     if (!fresh)
@@ -376,10 +377,7 @@ static int sorted_extend(struct sxd *d)
     if (fresh > 64) {
         for (uint32_t id = d->nsorted; id < d->terms.n; id++)
             v[id] = id;
-        pthread_mutex_lock(&sort_mu);
-        sort_ctx = d;
-        qsort(v, d->terms.n, sizeof(*v), sorted_cmp);
-        pthread_mutex_unlock(&sort_mu);
+        qsort_r(v, d->terms.n, sizeof(*v), sorted_cmp, &d->terms);
         d->nsorted = d->terms.n;
         return 0;
     }
@@ -516,9 +514,35 @@ out:
 struct tokctx {
     struct sxd *d;
     unsigned weight;
-    uint32_t ntok;
+    uint32_t ntok, ncol; /* tokens of the document, of the current column */
     int rc;
 };
+
+/* term_arrays_reserve() makes the per-term arrays hold `need` terms; each
+ * new entry is zeroed as soon as its array has grown, so a failure leaves
+ * every array valid up to postcap. */
+static int term_arrays_reserve(struct sxd *d, uint32_t need)
+{
+    uint32_t cap = MAX(MAX(need, d->postcap * 2), 256);
+    struct plist *p;
+    uint32_t *v;
+
+    if (need <= d->postcap)
+        return 0;
+    if (!(p = realloc(d->posts, (size_t)cap * sizeof(*p))))
+        return AG_ENOMEM;
+    memset(p + d->postcap, 0, (size_t)(cap - d->postcap) * sizeof(*p));
+    d->posts = p;
+    if (!(v = realloc(d->acc, (size_t)cap * sizeof(*v))))
+        return AG_ENOMEM;
+    memset(v + d->postcap, 0, (size_t)(cap - d->postcap) * sizeof(*v));
+    d->acc = v;
+    if (!(v = realloc(d->touched, (size_t)cap * sizeof(*v))))
+        return AG_ENOMEM;
+    d->touched = v;
+    d->postcap = cap;
+    return 0;
+}
 
 static int on_doc_token(void *ctx, int tflags, const char *tok, int n, int start, int end)
 {
@@ -531,28 +555,15 @@ static int on_doc_token(void *ctx, int tflags, const char *tok, int n, int start
     UNUSED(end);
     if (n > FTS5_MAX_TOKEN_SIZE)
         n = FTS5_MAX_TOKEN_SIZE;
-    if (!(tflags & FTS5_TOKEN_COLOCATED))
+    /* A column's size counts its tokens, a colocated one only when it comes
+     * first (fts5_storage.c); unicode61 produces none. */
+    if (!(tflags & FTS5_TOKEN_COLOCATED) || c->ncol == 0) {
+        c->ncol++;
         c->ntok++;
-    if ((c->rc = strmap_add(&d->terms, tok, (size_t)n, &id, &added)))
-        return SQLITE_NOMEM;
-    if (d->terms.n > d->postcap || d->terms.n > d->acccap) {
-        uint32_t cap = MAX(d->terms.n, d->postcap * 2);
-        struct plist *p = realloc(d->posts, cap * sizeof(*p));
-        if (p)
-            d->posts = p;
-        uint32_t *acc = p ? realloc(d->acc, cap * sizeof(*acc)) : NULL;
-        if (acc)
-            d->acc = acc;
-        uint32_t *t = acc ? realloc(d->touched, cap * sizeof(*t)) : NULL;
-        if (!t) {
-            c->rc = AG_ENOMEM;
-            return SQLITE_NOMEM;
-        }
-        d->touched = t;
-        memset(d->posts + d->postcap, 0, (cap - d->postcap) * sizeof(*p));
-        memset(d->acc + d->acccap, 0, (cap - d->acccap) * sizeof(*acc));
-        d->postcap = d->acccap = cap;
     }
+    if ((c->rc = term_arrays_reserve(d, d->terms.n + 1)) ||
+        (c->rc = strmap_add(&d->terms, tok, (size_t)n, &id, &added)))
+        return SQLITE_NOMEM;
     if (!d->acc[id])
         d->touched[d->ntouched++] = id;
     d->acc[id] += c->weight;
@@ -583,6 +594,7 @@ static int doc_index(struct sxd *d, struct tokenizer *tk, sqlite3_stmt *st, stru
         const char *text = (const char *)sqlite3_column_text(st, cols[i]);
         int n = sqlite3_column_bytes(st, cols[i]);
         c.weight = col_weight[i];
+        c.ncol = 0;
         if (text && n > 0 &&
             tk->x.xTokenize(tk->t, &c, FTS5_TOKENIZE_DOCUMENT, text, n, on_doc_token) != SQLITE_OK)
             break;
@@ -753,33 +765,42 @@ out:
     return rc;
 }
 
+#define BUILD_RETRY_US (30 * 1000000LL) /* a failed build is tried again after this */
+
 static void *builder_main(void *arg)
 {
     struct sx *x = arg;
-    struct sxd *d = NULL, *old;
+    struct sxd *d = NULL, *old = NULL;
     struct ag_err e = {0};
     int rc = build(x, &d, &e);
 
+    /* Publish, and say the build is over, in one section under apply_mu:
+     * retire() runs under it too, so it either sees this builder running
+     * (and the index it publishes is the rebuild it wanted) or sees none
+     * and starts one. */
+    pthread_mutex_lock(&x->apply_mu);
     if (!rc) {
-        pthread_mutex_lock(&x->apply_mu);
         pthread_rwlock_wrlock(&x->lock);
         old = x->d;
         x->d = d;
         atomic_store(&x->seq, d->seq);
         pthread_rwlock_unlock(&x->lock);
-        pthread_mutex_unlock(&x->apply_mu);
-        sxd_free(old);
-        malloc_trim(0); /* the build's transient memory (row JSON, slack) goes back */
-    } else if (!atomic_load(&x->stop)) {
-        log_warn("search index: not built, SQL answers searches: %s",
-                 e.msg[0] ? e.msg : ag_strerror(rc));
     }
     pthread_mutex_lock(&x->state_mu);
     x->building = false;
     x->build_rc = rc;
+    x->retry_at = rc ? time_mono_us() + BUILD_RETRY_US : 0;
     str_copy(x->build_msg, e.msg, sizeof(x->build_msg));
     pthread_cond_broadcast(&x->state_cv);
     pthread_mutex_unlock(&x->state_mu);
+    pthread_mutex_unlock(&x->apply_mu);
+    if (!rc) {
+        sxd_free(old);
+        malloc_trim(0); /* the build's transient memory (row JSON, slack) goes back */
+    } else if (!atomic_load(&x->stop)) {
+        log_warn("search index: not built, SQL answers searches (next try in %lld s): %s",
+                 BUILD_RETRY_US / 1000000, e.msg[0] ? e.msg : ag_strerror(rc));
+    }
     return NULL;
 }
 
@@ -795,6 +816,7 @@ static int rebuild_start(struct sx *x, struct ag_err *e)
         x->joinable = false;
         x->building = true;
         x->build_rc = 0;
+        x->retry_at = 0;
         if (pthread_create(&x->builder, NULL, builder_main, x)) {
             x->building = false;
             rc = ag_errf(e, AG_ENOMEM, NULL, "cannot start the search index builder");
@@ -829,9 +851,12 @@ static void retire(struct sx *x, const char *why)
 }
 
 /* apply() reads the listings changed since d->seq and applies them, in one
- * read transaction. Under apply_mu. Returns 0, 1 when the index was retired
- * (SQL answers), or AG_E*. */
-static int apply(struct sx *x, struct ag_err *e)
+ * read transaction. Under apply_mu. Returns 0; 1 when the index cannot
+ * follow (*why says why: the caller retires it and SQL answers); or AG_E*.
+ * The exclusive lock is taken per batch of listings, so searches that need
+ * none of these changes are not held up by a long apply (the ones that do
+ * wait for apply_mu). */
+static int apply(struct sx *x, const char **why, struct ag_err *e)
 {
     struct store *s = x->s;
     struct sdb_q q = {0};
@@ -849,7 +874,8 @@ static int apply(struct sx *x, struct ag_err *e)
     if (rc || head == x->d->seq)
         goto out;
     if (head < x->d->seq || tail > x->d->seq + 1) {
-        rc = 1; /* the log was trimmed past us, or the database replaced */
+        *why = "the change log was trimmed past the index, or the database replaced";
+        rc = 1;
         goto out;
     }
     ch = malloc((REBUILD_CHANGES + 1) * sizeof(*ch));
@@ -866,23 +892,27 @@ static int apply(struct sx *x, struct ag_err *e)
     if (rc)
         goto out;
     if (n > REBUILD_CHANGES) {
+        *why = "too many changes at once";
         rc = 1;
         goto out;
     }
-    pthread_rwlock_wrlock(&x->lock);
     for (int64_t i = 0; !rc && i < n; i++) {
         struct sxd *d = x->d;
         int64_t id = ch[i].id;
-        uint32_t slot = id > 0 && id < d->nid ? d->by_id[id] : 0;
+        uint32_t slot;
+        bool text;
+        struct doc *doc;
+        if (i % 64 == 0)
+            pthread_rwlock_wrlock(&x->lock);
+        slot = id > 0 && id < d->nid ? d->by_id[id] : 0;
         /* A listing the index does not hold needs its text even when only
          * its columns changed (it was added and then edited since). */
-        bool text = ch[i].text || !slot;
-        struct doc *doc;
+        text = ch[i].text || !slot;
         rc = sdb_open(&q, s, text ? SQL_DOC_TEXT : SQL_DOC_COLS, e);
-        if (rc)
-            break;
-        sdb_int(&q, id);
-        rc = sdb_step(&q, e);
+        if (!rc) {
+            sdb_int(&q, id);
+            rc = sdb_step(&q, e);
+        }
         if (rc == 0 && slot) /* deleted */
             doc_kill(d, slot);
         if (rc == 1) {
@@ -892,20 +922,29 @@ static int apply(struct sx *x, struct ag_err *e)
                 ag_errf(e, rc, NULL, "cannot index listing %lld", (long long)id);
         }
         sdb_close(&q);
+        if (!rc && (i % 64 == 63 || i == n - 1) && sorted_extend(d))
+            rc = ag_err_set(e, AG_ENOMEM);
+        if (rc || i % 64 == 63 || i == n - 1)
+            pthread_rwlock_unlock(&x->lock);
     }
-    if (!rc && sorted_extend(x->d))
-        rc = ag_err_set(e, AG_ENOMEM);
-    if (!rc) {
-        compact(x->d);
-        x->d->seq = head;
-        atomic_store(&x->seq, head);
-    }
-    pthread_rwlock_unlock(&x->lock);
     if (rc) {
         /* Half applied: the index cannot be trusted. */
-        log_warn("search index: %s", e && e->msg[0] ? e->msg : ag_strerror(rc));
+        *why = e && e->msg[0] ? e->msg : "an error while applying changes";
+        log_warn("search index: %s", *why);
         rc = 1;
+        goto out;
     }
+    pthread_rwlock_wrlock(&x->lock);
+    compact(x->d);
+    x->d->seq = head;
+    atomic_store(&x->seq, head);
+    /* Every text edit leaves a dead slot (8 bytes, never reused), and terms
+     * and values no listing uses any more stay: past as many dead slots as
+     * live ones, build a fresh index; this one answers meanwhile. */
+    bool refresh = x->d->nslot > 2 * (uint64_t)x->d->nlive + 4096;
+    pthread_rwlock_unlock(&x->lock);
+    if (refresh)
+        rebuild_start(x, NULL);
 out:
     free(ch);
     buf_release(&scratch);
@@ -920,14 +959,16 @@ out:
  * happened since the last look (sdb_commits() counts after each commit, so
  * a write this process acknowledged is always seen) and the last look is
  * younger than foreign_us (writes of other processes on the same database
- * show within that time). */
+ * show within that time; on a database that is not in WAL mode the commits
+ * are not counted, and every search looks). */
 static int catch_up(struct sx *x, struct ag_err *e)
 {
     uint64_t commits = sdb_commits();
     int64_t now = time_mono_us(), head;
+    const char *why = NULL;
     int rc;
 
-    if (atomic_load(&x->seq) >= 0 && commits == atomic_load(&x->looked_commits) &&
+    if (atomic_load(&x->seq) >= 0 && sdb_wal(x->s) && commits == atomic_load(&x->looked_commits) &&
         now - atomic_load(&x->looked_at) < x->foreign_us)
         return 0;
     rc = sdb_int64(x->s, SQL_HEAD, &head, e);
@@ -935,9 +976,9 @@ static int catch_up(struct sx *x, struct ag_err *e)
         return rc;
     if (atomic_load(&x->seq) != head) {
         pthread_mutex_lock(&x->apply_mu);
-        rc = x->d ? apply(x, e) : 1;
+        rc = x->d ? apply(x, &why, e) : 1;
         if (rc == 1 && x->d)
-            retire(x, "too many changes to follow");
+            retire(x, why ? why : "it cannot follow the change log");
         pthread_mutex_unlock(&x->apply_mu);
     }
     if (!rc) {
@@ -1021,22 +1062,23 @@ static int counts_add(struct counts *c, uint32_t id)
     }
 }
 
-/* For value_cmp(), under facet_mu: qsort has no context argument. */
-static const struct strmap *facet_vals;
-static const uint32_t *facet_keys;
+struct value_order {
+    const struct strmap *vals;
+    const uint32_t *keys;
+};
 
 /* value_cmp() orders count slots by their values' text. */
-static int value_cmp(const void *a, const void *b)
+static int value_cmp(const void *a, const void *b, void *ctx)
 {
-    return strcmp(facet_vals->s[facet_keys[*(const uint32_t *)a] - 1],
-                  facet_vals->s[facet_keys[*(const uint32_t *)b] - 1]);
+    const struct value_order *o = ctx;
+    return strcmp(o->vals->s[o->keys[*(const uint32_t *)a] - 1],
+                  o->vals->s[o->keys[*(const uint32_t *)b] - 1]);
 }
 
 /* facets_json() writes the counts as the SQL search does: values in byte
  * order, the empty value left out. */
 static int facets_json(const struct sxd *d, struct counts c[3], struct buf *out)
 {
-    static pthread_mutex_t facet_mu = PTHREAD_MUTEX_INITIALIZER;
     static const char *const names[] = {"task", "license", "library"};
     int rc = buf_addc(out, '{');
 
@@ -1047,11 +1089,8 @@ static int facets_json(const struct sxd *d, struct counts c[3], struct buf *out)
         for (uint32_t i = 0; c[g].key && i <= c[g].mask; i++)
             if (c[g].key[i] && d->vals.len[c[g].key[i] - 1])
                 ids[k++] = i; /* the slot: it holds the count too */
-        pthread_mutex_lock(&facet_mu);
-        facet_vals = &d->vals;
-        facet_keys = c[g].key;
-        qsort(ids, k, sizeof(*ids), value_cmp);
-        pthread_mutex_unlock(&facet_mu);
+        struct value_order order = {&d->vals, c[g].key};
+        qsort_r(ids, k, sizeof(*ids), value_cmp, &order);
         rc = buf_addf(out, "%s\"%s\":{", g ? "," : "", names[g]);
         for (uint32_t i = 0; !rc && i < k; i++) {
             if (i)
@@ -1396,9 +1435,18 @@ int sdb_search_indexed(struct store *s, const struct search_query *q, const stru
     struct query_word *words;
     int rc = 0;
 
-    if (!x || q->sql_only || q->nwords < 1 || q->nwords > SEARCH_MAX_WORDS ||
-        atomic_load(&x->seq) < 0)
+    /* Inside a transaction the caller sees its own snapshot, which the
+     * shared index must not take in (uncommitted rows, an older state). */
+    if (!x || q->sql_only || q->nwords < 1 || q->nwords > SEARCH_MAX_WORDS || sdb_in_tx(s))
         return 1;
+    if (atomic_load(&x->seq) < 0) {
+        pthread_mutex_lock(&x->state_mu);
+        bool retry = !x->building && x->retry_at && time_mono_us() >= x->retry_at;
+        pthread_mutex_unlock(&x->state_mu);
+        if (retry)
+            rebuild_start(x, NULL);
+        return 1;
+    }
     words = calloc((size_t)q->nwords, sizeof(*words));
     if (!words)
         return ag_err_set(e, AG_ENOMEM);
@@ -1412,7 +1460,12 @@ int sdb_search_indexed(struct store *s, const struct search_query *q, const stru
             rc = 1; /* a phrase to FTS5, or nothing: SQL answers */
     }
     pthread_mutex_unlock(&x->query_mu);
-    rc = rc ? rc : catch_up(x, e);
+    if (!rc && (rc = catch_up(x, e)) < 0) {
+        /* The database is busy or failing: SQL answers, or says why. */
+        if (e)
+            ag_err_clear(e);
+        rc = 1;
+    }
     if (!rc) {
         pthread_rwlock_rdlock(&x->lock);
         rc = x->d ? evaluate(x->d, q, words, after, r, e) : 1;

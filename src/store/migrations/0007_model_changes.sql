@@ -3,14 +3,15 @@
 --
 -- Triggers add a row for every listing that is inserted, changed or deleted,
 -- whoever writes it: this node's threads, another node on the same database,
--- or a script. A node reads the rows past the last sequence number it applied,
--- at the start of each text search, in the search's own read transaction, so
--- it answers from exactly the state that transaction sees. `text` is 1 when
+-- or a script. Before a text search, a node applies the rows past the last
+-- sequence number it applied (when it committed anything since its last look,
+-- or that look is over a second old), so it reads its own writes at once and
+-- other processes' within a second. `text` is 1 when
 -- the full-text document (title, summary, card, tags) may have changed and the
 -- listing must be tokenized again; counters (downloads, likes, rating) only
--- refresh the columns that filters, sorts and the item JSON read. Nodes trim
--- the old rows themselves; one that finds rows missing past its position
--- rebuilds its index.
+-- refresh the columns that filters, sorts and the item JSON read. The last
+-- trigger keeps the newest 100,000 rows; a node that finds rows missing past
+-- its position rebuilds its index.
 CREATE TABLE model_changes (
     seq      INTEGER PRIMARY KEY AUTOINCREMENT,
     model_id INTEGER NOT NULL,

@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -476,5 +477,134 @@ TEST(search_index_sees_other_processes)
     ASSERT(r.indexed);
     ASSERT(strstr(r.text.p, "\"downloads\":4242") != NULL);
     search_result_release(&r);
+    store_close(s);
+}
+
+/* Inside a transaction a search sees the caller's snapshot: SQL answers it,
+ * and the shared index takes in nothing of it. */
+TEST(search_index_leaves_transactions_to_sql)
+{
+    struct store *s = fx_open();
+    struct search_query q = {.limit = 5, .sort = SORT_RELEVANCE};
+    struct search_result r;
+    struct model_fields f;
+    struct fields_buf b;
+    int64_t id = 0;
+
+    rng_state = 0x5851F42D4C957F2Dull;
+    catalogue(s, 10);
+    start(s, 0);
+    search_result_init(&r);
+    q.words[0] = "wombat";
+    q.nwords = 1;
+    ASSERT_OK(store_begin(s));
+    fields(&f, &b, true);
+    str_copy(b.title, "Wombat", sizeof(b.title));
+    f.visibility = "public";
+    ASSERT_OK(store_model_insert(s, users[0], &f, 1, &id, NULL));
+    ASSERT_OK(store_model_search(s, &q, &r, NULL));
+    ASSERT(!r.indexed);
+    ASSERT_EQ(r.total, 1); /* its own uncommitted listing */
+    store_rollback(s);
+    same(s, &q, &r);
+    ASSERT(r.indexed);
+    ASSERT_EQ(r.total, 0);
+    search_result_release(&r);
+    store_close(s);
+}
+
+/* A listing the index cannot take (here a price key another writer left
+ * malformed) fails the build: /healthz says so and SQL answers. */
+TEST(search_index_build_failure_falls_back_to_sql)
+{
+    struct store *s = fx_open();
+    struct search_query q = {.limit = 5, .sort = SORT_NEWEST};
+    struct search_index_status st;
+    struct search_result r;
+    struct ag_err e = {0};
+
+    rng_state = 0x14057B7EF767814Full;
+    catalogue(s, 10);
+    ASSERT_EQ(fx_sql("UPDATE models SET price_key = 'x' WHERE id = 3"), SQLITE_OK);
+    ASSERT_OK(store_search_index_start(s, 0, NULL));
+    ASSERT_EQ(store_search_index_wait(s, 60000, &e), AG_ECORRUPT);
+    store_search_index_status(s, &st);
+    ASSERT_STR_EQ(st.state, "failed");
+    q.words[0] = "re";
+    q.nwords = 1;
+    search_result_init(&r);
+    ASSERT_OK(store_model_search(s, &q, &r, NULL));
+    ASSERT(!r.indexed);
+    search_result_release(&r);
+    store_close(s);
+}
+
+/* Searches and writes at the same time, on several threads: nothing
+ * breaks, and once the writers stop the index answers as SQL does. */
+struct race {
+    struct store *s;
+    uint64_t seed;
+    int rounds;
+    int rc;
+};
+
+static void *race_writer(void *arg)
+{
+    struct race *r = arg;
+    uint64_t st = r->seed;
+    for (int i = 0; i < r->rounds && !r->rc; i++) {
+        struct model_fields f = {0};
+        char title[64];
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        snprintf(title, sizeof(title), "%s %s", vocab[(st >> 33) % ARRAY_SIZE(vocab)],
+                 vocab[(st >> 45) % ARRAY_SIZE(vocab)]);
+        f.title = title;
+        int64_t id = 1 + (int64_t)((st >> 20) % 60);
+        int rc = (st >> 60) % 3 ? store_model_update(r->s, id, &f, 7000 + i, NULL)
+                                : store_like_set(r->s, users[(st >> 8) % NUSERS], id, (st >> 7) & 1,
+                                                 7, NULL, NULL);
+        if (rc && rc != AG_ENOTFOUND && rc != AG_EUNAVAILABLE)
+            r->rc = rc;
+    }
+    return NULL;
+}
+
+static void *race_reader(void *arg)
+{
+    struct race *r = arg;
+    struct search_result res;
+    search_result_init(&res);
+    for (int i = 0; i < r->rounds && !r->rc; i++) {
+        struct search_query q = {.limit = 10, .sort = i % 2 ? SORT_RELEVANCE : SORT_LIKES};
+        q.words[0] = vocab[(r->seed + (uint64_t)i) % 20];
+        q.nwords = 1;
+        int rc = store_model_search(r->s, &q, &res, NULL);
+        if (rc && rc != AG_EUNAVAILABLE)
+            r->rc = rc;
+    }
+    search_result_release(&res);
+    return NULL;
+}
+
+TEST(search_index_concurrent_reads_and_writes)
+{
+    struct store *s = fx_open();
+    pthread_t t[4];
+    struct race r[4];
+
+    rng_state = 0x3C6EF372FE94F82Bull;
+    catalogue(s, 60);
+    start(s, 50);
+    for (int i = 0; i < 4; i++) {
+        r[i] = (struct race){.s = s, .seed = 0x1234567ull * (uint64_t)(i + 1), .rounds = 150};
+        ASSERT_EQ(pthread_create(&t[i], NULL, i < 2 ? race_writer : race_reader, &r[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        ASSERT_OK(r[i].rc);
+    }
+    nindexed = ncompared = 0;
+    many(s, 60);
+    ASSERT(nindexed > 0);
     store_close(s);
 }
