@@ -210,6 +210,37 @@ bool market_licence_holder(struct market *m, const struct principal *viewer, jso
     return has;
 }
 
+void market_chain_review_marks(struct market *m, const char *listing, const char *author,
+                               json_t *reviews)
+{
+    json_t *r;
+    size_t i;
+
+    json_array_foreach(reviews, i, r) {
+        const char *l = listing ? listing : json_string_value(json_object_get(r, "model"));
+        const char *who = author ? author : json_string_value(json_object_get(r, "user"));
+        const char *slash = l ? strchr(l, '/') : NULL;
+        char owner[64], slug_hash[67];
+        json_t *onchain = NULL;
+        bool refunded = false;
+
+        if (!json_is_true(json_object_get(r, "verified")) || !who || !slash ||
+            (size_t)(slash - l) >= sizeof(owner))
+            continue;
+        memcpy(owner, l, (size_t)(slash - l));
+        owner[slash - l] = '\0';
+        chain_slug_hash(owner, slash + 1, slug_hash);
+        if (store_chain_model(m->store, slug_hash, &onchain, NULL))
+            continue;
+        if (!store_chain_only_refunded(m->store,
+                                       json_string_value(json_object_get(onchain, "token_id")),
+                                       who, &refunded, NULL) &&
+            refunded)
+            json_object_set_new(r, "verified", json_false());
+        json_decref(onchain);
+    }
+}
+
 void market_chain_terms(struct market *m, const struct principal *viewer, json_t *model, bool *paid,
                         bool *owner)
 {

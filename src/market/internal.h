@@ -27,4 +27,14 @@ static inline int64_t market__id(json_t *obj)
     return json_integer_value(json_object_get(obj, "id"));
 }
 
+/* market_chain_review_marks() takes "verified" off the reviews whose author's
+ * every purchase of the listing was refunded (a dispute ruled for the buyer)
+ * since the review was marked: the mark is set when a review is written, by
+ * market_licence_holder(). A purchase the chain index has not seen leaves a
+ * mark as it is, and a new purchase brings it back. `listing` ("owner/slug")
+ * and `author` apply to every review; NULL: each review names its own in
+ * "model" / "user" (chain.c). */
+void market_chain_review_marks(struct market *m, const char *listing, const char *author,
+                               json_t *reviews);
+
 #endif

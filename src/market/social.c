@@ -83,6 +83,11 @@ int market_review_list(struct market *m, const struct principal *viewer, const c
     if (limit <= 0 || limit > 100)
         limit = 50;
     rc = store_review_list(m->store, market__id(model), limit, offset < 0 ? 0 : offset, out, e);
+    if (!rc) {
+        char listing[160];
+        snprintf(listing, sizeof(listing), "%s/%s", owner, slug);
+        market_chain_review_marks(m, listing, NULL, *out);
+    }
     json_decref(model);
     return rc;
 }
@@ -96,6 +101,8 @@ int market_user_reviews(struct market *m, const char *username, json_t **out, st
     if (rc)
         return rc;
     rc = store_review_list_by_user(m->store, market__id(u), 100, out, e);
+    if (!rc)
+        market_chain_review_marks(m, NULL, username, *out);
     json_decref(u);
     return rc;
 }

@@ -349,6 +349,39 @@ int store_chain_has_licence(struct store *s, const char *token_id, int64_t user_
     return rc;
 }
 
+/* A purchase of the token by one of the user's wallets was refunded, and no
+ * purchase of theirs for it stands. */
+static const char SQL_ONLY_REFUNDED[] =
+    "SELECT 1 FROM chain_events l JOIN chain_wallets w ON w.address = l.account"
+    " JOIN users u ON u.id = w.user_id"
+    " WHERE l.name = 'LicensePurchased' AND l.model_id = ?1 AND u.username = ?2"
+    " AND json_extract(l.args, '$.purchaseId') IN (SELECT json_extract(r.args, '$.purchaseId')"
+    " FROM chain_events r WHERE r.name = 'PurchaseRefunded' AND r.model_id = l.model_id)"
+    " AND NOT EXISTS (SELECT 1 FROM chain_events l JOIN chain_wallets w ON w.address = l.account"
+    " JOIN users u ON u.id = w.user_id"
+    " WHERE l.name = 'LicensePurchased' AND l.model_id = ?1 AND u.username = ?2" NOT_REFUNDED ")"
+    " LIMIT 1";
+
+int store_chain_only_refunded(struct store *s, const char *token_id, const char *username,
+                              bool *refunded, struct ag_err *e)
+{
+    struct sdb_q q;
+    int rc = sdb_open(&q, s, SQL_ONLY_REFUNDED, e);
+
+    *refunded = false;
+    if (rc)
+        return rc;
+    sdb_text(&q, token_id);
+    sdb_text(&q, username);
+    rc = sdb_step(&q, e);
+    if (rc >= 0) {
+        *refunded = rc == 1;
+        rc = 0;
+    }
+    sdb_close(&q);
+    return rc;
+}
+
 static const char SQL_ADDR_LICENSED[] =
     "SELECT 1 FROM chain_events l WHERE l.name = 'LicensePurchased' AND l.model_id = ?"
     " AND l.account = lower(?)" NOT_REFUNDED " LIMIT 1";

@@ -431,6 +431,10 @@ int store_chain_model(struct store *s, const char *slug_hash, json_t **out, stru
  * refunded) for model token `token_id`. */
 int store_chain_has_licence(struct store *s, const char *token_id, int64_t user_id, bool *has,
                             struct ag_err *e);
+/* store_chain_only_refunded(): the user (by name) bought the token and every
+ * such purchase was refunded; false while any stands, or none was made. */
+int store_chain_only_refunded(struct store *s, const char *token_id, const char *username,
+                              bool *refunded, struct ag_err *e);
 /* Whether `address` holds a licence for `token_id`. */
 int store_chain_address_licensed(struct store *s, const char *token_id, const char *address,
                                  bool *has, struct ag_err *e);

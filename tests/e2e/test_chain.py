@@ -377,6 +377,15 @@ class Chain(unittest.TestCase):
         self.assertEqual(self.download(self.bob)[0], 403)
         s, _, w = self.node.request("GET", "/api/v1/auth/wallets", token=self.bob)
         self.assertEqual(w["licences"], [])
+        # bob's review (test_3) no longer counts as a verified purchase, on the
+        # listing and on his profile (signed in: no micro-cached answer)
+        s, _, b = self.node.request("GET", "/api/v1/models/alice/paid/reviews", token=self.carol)
+        items = b["reviews"] if isinstance(b, dict) and "reviews" in b else b.get("items", b)
+        self.assertEqual({r["user"]: r["verified"] for r in items}, {"bob": False, "carol": False})
+        s, _, b = self.node.request("GET", "/api/v1/users/bob/reviews", token=self.carol)
+        self.assertEqual(s, 200, b)
+        items = b["reviews"] if isinstance(b, dict) and "reviews" in b else b.get("items", b)
+        self.assertEqual([(r["model"], r["verified"]) for r in items], [("alice/paid", False)])
 
     def test_7_siwe_login(self):
         m = self.siwe(KEYS[3], expiresIn=300)
