@@ -239,17 +239,32 @@ class ChainQuote(CliMixin, unittest.TestCase):
         self.assertIn("exclude each other", r.stderr)
         self.assertEqual(self.download(self.carol), 403)
 
+    def bob_review_verified(self):
+        # signed in (carol): no micro-cached answer
+        s, _, b = self.node.request("GET", "/api/v1/models/alice/paid/reviews",
+                                    token=self.carol.token)
+        self.assertEqual(s, 200, b)
+        items = b["reviews"] if isinstance(b, dict) and "reviews" in b else b.get("items", b)
+        return {r["user"]: r["verified"] for r in items}["bob"]
+
     def test_6_replayed_nonce_after_refund(self):
+        s, _, b = self.node.request("POST", "/api/v1/models/alice/paid/reviews",
+                                    {"rating": 4, "body": "as described"}, token=self.bob.token)
+        self.assertIn(s, (200, 201), b)
+        self.assertTrue(self.bob_review_verified())
         d = self.json(self.bob, "dispute", "open", "alice/paid", "--reason", "wrong model")
         self.ok(self.arb, "dispute", "rule", d["dispute_id"], "refund")
         self.synced()
         self.assertEqual(self.download(self.bob), 403)
+        self.assertFalse(self.bob_review_verified(), "a refunded purchase verifies no review")
         # the licence is gone, but the quote it was bought with stays spent
         self.fails(self.bob, "buy", "alice/paid", "--quote-file", self.bob_quote,
                    want="QuoteAlreadyUsed")
         b = self.json(self.bob, "buy", "alice/paid", "--quote")
         self.assertEqual(b["priced_by"], "quote")
         self.assertEqual(self.download(self.bob), 200)
+        self.synced()
+        self.assertTrue(self.bob_review_verified(), "a new purchase verifies the review again")
 
     def test_7_expired_quote(self):
         f = self.save(self.good_quote(self.carol), "expiring")
