@@ -171,7 +171,6 @@ struct search_params {
     const char *sort;                    /* NULL = relevance with q, else newest */
     int limit;                           /* 0 = 20 */
     const char *cursor;
-    bool sql_only;                       /* bypass the in-memory index (tests, benchmarks) */
 };
 
 /* Appends {items, facets, total, next_cursor} as JSON text to `out`. An owner

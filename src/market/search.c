@@ -145,7 +145,6 @@ int market_search(struct market *m, const struct principal *viewer, const struct
     }
     q.min_rating = p->min_rating;
     q.include_hidden = viewer && q.owner && !strcmp(viewer->username, q.owner);
-    q.sql_only = p->sql_only;
 
     page = p->limit ? p->limit : 20;
     if (page < 1 || page > 100) {

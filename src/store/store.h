@@ -181,7 +181,7 @@ struct search_query {
     const char *after_key;   /* keyset cursor: sort key and id of the last item seen */
     int64_t after_id;
     int limit;               /* 1..SEARCH_MAX_ROWS */
-    bool sql_only;           /* skip the in-memory index (tests and benchmarks compare both) */
+    bool sql_only;           /* skip the in-memory index (its tests compare both answers) */
 };
 
 /* The type of a sort order's values. */
