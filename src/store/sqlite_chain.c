@@ -362,24 +362,32 @@ static const char SQL_ONLY_REFUNDED[] =
     " WHERE l.name = 'LicensePurchased' AND l.model_id = ?1 AND u.username = ?2" NOT_REFUNDED ")"
     " LIMIT 1";
 
-int store_chain_only_refunded(struct store *s, const char *token_id, const char *username,
-                              bool *refunded, struct ag_err *e)
+/* row_exists() runs `sql` with two text parameters and tells whether it
+ * yields a row. */
+static int row_exists(struct store *s, const char *sql, const char *a, const char *b,
+                      bool *exists, struct ag_err *e)
 {
     struct sdb_q q;
-    int rc = sdb_open(&q, s, SQL_ONLY_REFUNDED, e);
+    int rc = sdb_open(&q, s, sql, e);
 
-    *refunded = false;
+    *exists = false;
     if (rc)
         return rc;
-    sdb_text(&q, token_id);
-    sdb_text(&q, username);
+    sdb_text(&q, a);
+    sdb_text(&q, b);
     rc = sdb_step(&q, e);
     if (rc >= 0) {
-        *refunded = rc == 1;
+        *exists = rc == 1;
         rc = 0;
     }
     sdb_close(&q);
     return rc;
+}
+
+int store_chain_only_refunded(struct store *s, const char *token_id, const char *username,
+                              bool *refunded, struct ag_err *e)
+{
+    return row_exists(s, SQL_ONLY_REFUNDED, token_id, username, refunded, e);
 }
 
 static const char SQL_ADDR_LICENSED[] =
@@ -389,21 +397,7 @@ static const char SQL_ADDR_LICENSED[] =
 int store_chain_address_licensed(struct store *s, const char *token_id, const char *address,
                                  bool *has, struct ag_err *e)
 {
-    struct sdb_q q;
-    int rc = sdb_open(&q, s, SQL_ADDR_LICENSED, e);
-
-    *has = false;
-    if (rc)
-        return rc;
-    sdb_text(&q, token_id);
-    sdb_text(&q, address);
-    rc = sdb_step(&q, e);
-    if (rc >= 0) {
-        *has = rc == 1;
-        rc = 0;
-    }
-    sdb_close(&q);
-    return rc;
+    return row_exists(s, SQL_ADDR_LICENSED, token_id, address, has, e);
 }
 
 static const char SQL_LICENCES[] =
